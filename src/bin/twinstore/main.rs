@@ -1,0 +1,148 @@
+//! The `twinstore` command line.
+
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+use twinstore::{Config, Twinstore};
+
+/// Keeps every file in a primary and a backup store, with a SQL catalog of both copies.
+#[derive(Debug, Parser)]
+#[command(name = "twinstore", version, about)]
+struct Cli {
+    /// A TOML configuration file (also TWINSTORE_CONFIG).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Store files in the primary and the backup store.
+    Put {
+        /// The files to store.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Print one JSON object per file.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download a file, verified against its SHA-256, with failover between copies.
+    Get {
+        /// The file's id.
+        id: String,
+        /// Where to write it (default: its name, in the current folder).
+        #[arg(short, long, value_name = "PATH")]
+        output: Option<PathBuf>,
+        /// Read the backup copy first.
+        #[arg(long)]
+        prefer_backup: bool,
+    },
+    /// Print a URL for a file that works now.
+    Url {
+        /// The file's id.
+        id: String,
+        /// Prefer the backup copy's URL.
+        #[arg(long)]
+        prefer_backup: bool,
+    },
+    /// List files, newest first.
+    Ls {
+        /// How many files to list.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Print one JSON object per file.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a file from every store, then from the catalog.
+    Rm {
+        /// The file's id.
+        id: String,
+    },
+    /// Check each store with a real round trip; exits 1 when the primary is down.
+    Health {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // A missing .env file is normal; a broken one is worth saying.
+    if let Err(err) = dotenvy::dotenv() {
+        if !err.not_found() {
+            eprintln!("error: cannot read .env: {err}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,object_store=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = Config::load(cli.config.as_deref())?;
+    let twinstore = Twinstore::open(config).await?;
+
+    match cli.command {
+        Command::Put { paths, json } => {
+            for path in paths {
+                let file = twinstore
+                    .put_path(&path)
+                    .await
+                    .with_context(|| format!("cannot store {}", path.display()))?;
+                output::file(&file, json)?;
+            }
+        }
+        Command::Get {
+            id,
+            output,
+            prefer_backup,
+        } => {
+            let path = match output {
+                Some(path) => path,
+                None => PathBuf::from(twinstore.file(&id).await?.name),
+            };
+            let store = twinstore.download(&id, &path, prefer_backup).await?;
+            eprintln!("{} (from store {store})", path.display());
+        }
+        Command::Url { id, prefer_backup } => {
+            println!("{}", twinstore.file_url(&id, prefer_backup).await?);
+        }
+        Command::Ls { limit, json } => {
+            let page = twinstore.list(limit, None).await?;
+            output::listing(&page.files, json)?;
+        }
+        Command::Rm { id } => {
+            twinstore.remove(&id).await?;
+        }
+        Command::Health { json } => {
+            let health = twinstore.check_storage_health().await;
+            output::health(&health, json)?;
+            if !health.primary.available {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

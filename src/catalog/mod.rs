@@ -1,0 +1,392 @@
+//! The catalog: a SQL record of every file and every copy of it.
+//!
+//! One code path serves SQLite (the embedded default) and PostgreSQL, through sqlx's
+//! `Any` driver. Queries are written in the SQL both accept, with `$N` placeholders in
+//! increasing order (SQLite numbers named parameters by first appearance).
+
+mod model;
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, AssertSqlSafe, Row};
+
+pub use model::{CopyRecord, CopyState, FileRecord};
+use model::{from_text, to_text};
+
+use crate::config::DatabaseUrl;
+
+/// Why a catalog operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The database could not be reached or opened.
+    #[error("cannot open the catalog at {url}")]
+    Connect {
+        /// The database URL, password masked.
+        url: String,
+        /// What the driver said.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The schema could not be brought up to date.
+    #[error("cannot migrate the catalog schema")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    /// A query failed.
+    #[error("the catalog failed to {operation}")]
+    Query {
+        /// What was being done, such as `insert file`.
+        operation: &'static str,
+        /// What the driver said.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A row holds a value this version cannot read.
+    #[error("the catalog holds an unreadable {what}: {value:?}")]
+    Corrupt {
+        /// The column or field.
+        what: &'static str,
+        /// The value found.
+        value: String,
+    },
+}
+
+/// A page of files, newest first, and the cursor for the next page.
+#[derive(Debug, Clone)]
+pub struct FilePage {
+    /// The files on this page.
+    pub files: Vec<FileRecord>,
+    /// Where the next page starts, when there is one.
+    pub next_cursor: Option<String>,
+}
+
+/// The catalog database.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pool: AnyPool,
+}
+
+impl Catalog {
+    /// Opens the catalog at `url`, creating a SQLite file if needed, and applies any
+    /// pending migrations.
+    pub async fn connect(url: &DatabaseUrl) -> Result<Self, CatalogError> {
+        sqlx::any::install_default_drivers();
+        let connect_error = |source| CatalogError::Connect {
+            url: url.redacted(),
+            source,
+        };
+
+        if let Some(path) = sqlite_path(url.expose()) {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|err| connect_error(err.into()))?;
+            }
+        }
+
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    if conn.backend_name() == "SQLite" {
+                        // WAL lets readers work beside the writer; FULL sync keeps an
+                        // acknowledged upload's row through a power loss.
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = FULL",
+                            "PRAGMA foreign_keys = ON",
+                            "PRAGMA busy_timeout = 10000",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url.expose())
+            .await
+            .map_err(connect_error)?;
+
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(CatalogError::Migrate)?;
+        Ok(Self { pool })
+    }
+
+    /// The connection pool, for queries that have no method here.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Records a new file and its copies in one transaction.
+    pub async fn insert_file(&self, file: &FileRecord) -> Result<(), CatalogError> {
+        let query_error = |operation| move |source| CatalogError::Query { operation, source };
+        let now = to_text(Utc::now());
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_error("begin a transaction"))?;
+
+        sqlx::query(
+            r#"INSERT INTO file (id, name, size, "contentType", sha256, url, "backupUrl",
+                 "thumbnailUrl", "scanStatus", "createdAt", "updatedAt")
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#,
+        )
+        .bind(&file.id)
+        .bind(&file.name)
+        .bind(file.size as i64)
+        .bind(&file.content_type)
+        .bind(&file.sha256)
+        .bind(&file.url)
+        .bind(&file.backup_url)
+        .bind(&file.thumbnail_url)
+        .bind(&file.scan_status)
+        .bind(to_text(file.created_at))
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_error("insert a file"))?;
+
+        for copy in &file.copies {
+            sqlx::query(
+                "INSERT INTO file_copy (file_id, store, object_key, url, state, checksum, etag,
+                   last_error, attempts, created_at, updated_at, verified_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(&file.id)
+            .bind(&copy.store)
+            .bind(&copy.key)
+            .bind(&copy.url)
+            .bind(copy.state.as_str())
+            .bind(&copy.checksum)
+            .bind(&copy.etag)
+            .bind(&copy.last_error)
+            .bind(copy.attempts as i32)
+            .bind(&now)
+            .bind(&now)
+            .bind(copy.verified_at.map(to_text))
+            .execute(&mut *tx)
+            .await
+            .map_err(query_error("insert a copy"))?;
+        }
+
+        tx.commit().await.map_err(query_error("commit a new file"))
+    }
+
+    /// The file `id` with its copies, or `None` when there is no such file.
+    pub async fn file(&self, id: &str) -> Result<Option<FileRecord>, CatalogError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {FILE_COLUMNS} FROM file WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|source| CatalogError::Query {
+            operation: "read a file",
+            source,
+        })?;
+        let Some(row) = row else { return Ok(None) };
+
+        let mut file = file_from_row(&row)?;
+        file.copies = self.copies_of(id).await?;
+        Ok(Some(file))
+    }
+
+    /// Up to `limit` files, newest first, starting after `cursor` (from a previous page).
+    pub async fn list_files(
+        &self,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<FilePage, CatalogError> {
+        let query_error = |source| CatalogError::Query {
+            operation: "list files",
+            source,
+        };
+        let fetch = i64::from(limit) + 1;
+
+        let rows = match cursor.map(parse_cursor).transpose()? {
+            None => {
+                // FILE_COLUMNS is a constant: nothing user-supplied reaches the SQL text.
+                sqlx::query(AssertSqlSafe(format!(
+                    r#"SELECT {FILE_COLUMNS} FROM file ORDER BY "createdAt" DESC, id DESC
+                       LIMIT $1"#
+                )))
+                .bind(fetch)
+                .fetch_all(&self.pool)
+                .await
+            }
+            Some((created_at, id)) => {
+                sqlx::query(AssertSqlSafe(format!(
+                    r#"SELECT {FILE_COLUMNS} FROM file
+                       WHERE "createdAt" < $1 OR ("createdAt" = $2 AND id < $3)
+                       ORDER BY "createdAt" DESC, id DESC LIMIT $4"#
+                )))
+                .bind(created_at.clone())
+                .bind(created_at)
+                .bind(id)
+                .bind(fetch)
+                .fetch_all(&self.pool)
+                .await
+            }
+        }
+        .map_err(query_error)?;
+
+        let mut files = rows
+            .iter()
+            .map(file_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if files.len() > limit as usize {
+            files.truncate(limit as usize);
+            files
+                .last()
+                .map(|last| format!("{}|{}", to_text(last.created_at), last.id))
+        } else {
+            None
+        };
+        for file in &mut files {
+            file.copies = self.copies_of(&file.id).await?;
+        }
+        Ok(FilePage { files, next_cursor })
+    }
+
+    /// Sets a copy's state, with the error that explains it (or none).
+    pub async fn set_copy_state(
+        &self,
+        file_id: &str,
+        store: &str,
+        state: CopyState,
+        error: Option<&str>,
+    ) -> Result<(), CatalogError> {
+        sqlx::query(
+            "UPDATE file_copy SET state = $1, last_error = $2, updated_at = $3
+             WHERE file_id = $4 AND store = $5",
+        )
+        .bind(state.as_str())
+        .bind(error)
+        .bind(to_text(Utc::now()))
+        .bind(file_id)
+        .bind(store)
+        .execute(&self.pool)
+        .await
+        .map_err(|source| CatalogError::Query {
+            operation: "update a copy",
+            source,
+        })?;
+        Ok(())
+    }
+
+    /// Removes the file `id` and its copies from the catalog. Returns whether it existed.
+    pub async fn delete_file(&self, id: &str) -> Result<bool, CatalogError> {
+        let query_error = |operation| move |source| CatalogError::Query { operation, source };
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_error("begin a transaction"))?;
+        sqlx::query("DELETE FROM file_copy WHERE file_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_error("delete copies"))?;
+        let deleted = sqlx::query("DELETE FROM file WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_error("delete a file"))?;
+        tx.commit().await.map_err(query_error("commit a delete"))?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
+    async fn copies_of(&self, file_id: &str) -> Result<Vec<CopyRecord>, CatalogError> {
+        let rows = sqlx::query(
+            "SELECT store, object_key, url, state, checksum, etag, last_error, attempts,
+                    verified_at
+             FROM file_copy WHERE file_id = $1 ORDER BY created_at, store",
+        )
+        .bind(file_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|source| CatalogError::Query {
+            operation: "read copies",
+            source,
+        })?;
+        rows.iter().map(copy_from_row).collect()
+    }
+}
+
+const FILE_COLUMNS: &str = r#"id, name, size, "contentType", sha256, url, "backupUrl",
+    "thumbnailUrl", "scanStatus", "createdAt""#;
+
+fn file_from_row(row: &AnyRow) -> Result<FileRecord, CatalogError> {
+    let created_at: String = column(row, "createdAt")?;
+    Ok(FileRecord {
+        id: column(row, "id")?,
+        name: column(row, "name")?,
+        size: column::<i64>(row, "size")? as u64,
+        sha256: column(row, "sha256")?,
+        content_type: column(row, "contentType")?,
+        url: column(row, "url")?,
+        backup_url: column(row, "backupUrl")?,
+        thumbnail_url: column(row, "thumbnailUrl")?,
+        scan_status: column(row, "scanStatus")?,
+        created_at: parse_time("createdAt", &created_at)?,
+        copies: Vec::new(),
+    })
+}
+
+fn copy_from_row(row: &AnyRow) -> Result<CopyRecord, CatalogError> {
+    let state: String = column(row, "state")?;
+    let verified_at: Option<String> = column(row, "verified_at")?;
+    Ok(CopyRecord {
+        store: column(row, "store")?,
+        key: column(row, "object_key")?,
+        url: column(row, "url")?,
+        state: CopyState::parse(&state).ok_or(CatalogError::Corrupt {
+            what: "copy state",
+            value: state,
+        })?,
+        checksum: column(row, "checksum")?,
+        etag: column(row, "etag")?,
+        last_error: column(row, "last_error")?,
+        attempts: column::<i32>(row, "attempts")? as u32,
+        verified_at: verified_at
+            .map(|text| parse_time("verified_at", &text))
+            .transpose()?,
+    })
+}
+
+fn column<'r, T>(row: &'r AnyRow, name: &'static str) -> Result<T, CatalogError>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get(name).map_err(|source| CatalogError::Query {
+        operation: "read a column",
+        source,
+    })
+}
+
+fn parse_time(what: &'static str, text: &str) -> Result<DateTime<Utc>, CatalogError> {
+    from_text(text).ok_or_else(|| CatalogError::Corrupt {
+        what,
+        value: text.to_owned(),
+    })
+}
+
+fn parse_cursor(cursor: &str) -> Result<(String, String), CatalogError> {
+    let invalid = || CatalogError::Corrupt {
+        what: "page cursor",
+        value: cursor.to_owned(),
+    };
+    let (created_at, id) = cursor.split_once('|').ok_or_else(invalid)?;
+    from_text(created_at).ok_or_else(invalid)?;
+    Ok((created_at.to_owned(), id.to_owned()))
+}
+
+/// The file path of a `sqlite:` URL, so that its folder can be created first.
+fn sqlite_path(url: &str) -> Option<&Path> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (path != ":memory:" && !path.is_empty()).then(|| Path::new(path))
+}

@@ -1,0 +1,327 @@
+//! Configuration, in layers: built-in defaults, then an optional TOML file, then
+//! environment variables (which a `.env` file may supply).
+//!
+//! With nothing configured, twinstore runs on the embedded default: a SQLite catalog at
+//! `$TWINSTORE_DATA_DIR/catalog.db` and two folders, `primary/` and `backup/`, under
+//! `$TWINSTORE_DATA_DIR` (`./twinstore-data` unless set).
+//!
+//! The environment names are the ones users of the original setup guide already have:
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `STORAGE_PROVIDER` | `s3` or `r2`: which service holds the backup copy |
+//! | `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_S3_BUCKET` | the S3 backup |
+//! | `AWS_ENDPOINT_URL` | an S3-compatible endpoint instead of AWS (path-style requests) |
+//! | `R2_ACCOUNT_ID`, `R2_ACCESS_KEY_ID`, `R2_SECRET_ACCESS_KEY`, `R2_BUCKET` | the R2 backup |
+//! | `DATABASE_URL` | the catalog (`sqlite://...` or `postgres://...`) |
+//! | `TWINSTORE_DATA_DIR` | where the embedded default keeps its files |
+//! | `TWINSTORE_CONFIG` | the TOML file (the `--config` flag wins) |
+//! | `TWINSTORE_PRIMARY`, `TWINSTORE_BACKUP` | the names of the stores in each role |
+
+mod file;
+mod secret;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use secret::{DatabaseUrl, Secret};
+
+use crate::store::StoreKind;
+use file::FileConfig;
+
+/// The data folder used when `TWINSTORE_DATA_DIR` is not set.
+pub const DEFAULT_DATA_DIR: &str = "./twinstore-data";
+
+/// Everything twinstore needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the embedded default keeps its catalog and folders.
+    pub data_dir: PathBuf,
+    /// The catalog's database.
+    pub database_url: DatabaseUrl,
+    /// The name of the store in the primary role.
+    pub primary: String,
+    /// The name of the store in the backup role.
+    pub backup: String,
+    /// Every configured store, by name.
+    pub stores: BTreeMap<String, StoreConfig>,
+    /// Time limits for store calls, and how long a failed store is skipped.
+    pub timeouts: Timeouts,
+}
+
+/// One store's settings. Which fields matter depends on `kind`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The backend.
+    pub kind: StoreKind,
+    /// `local`: the folder (default: a folder named after the store in the data folder).
+    pub path: Option<PathBuf>,
+    /// `s3`, `r2`: the bucket.
+    pub bucket: Option<String>,
+    /// `s3`: the region (default `us-east-1`); `r2` always signs for `auto`.
+    pub region: Option<String>,
+    /// `s3`: an S3-compatible endpoint such as `http://127.0.0.1:3900`.
+    pub endpoint: Option<String>,
+    /// `r2`: the Cloudflare account id, which names the endpoint.
+    pub account_id: Option<String>,
+    /// `s3`, `r2`: the access key id.
+    pub access_key_id: Option<String>,
+    /// `s3`, `r2`: the secret access key.
+    pub secret_access_key: Option<Secret>,
+    /// A key prefix inside the bucket or folder, such as `uploads/`.
+    pub prefix: Option<String>,
+    /// The public base URL that serves this store's objects (a CDN or a public bucket).
+    /// Without it, URLs handed out are signed and expire.
+    pub public_base_url: Option<String>,
+    /// `s3`: address buckets in the path (`endpoint/bucket/key`) rather than the host
+    /// name. Default: on when an endpoint is set, off for AWS.
+    pub path_style: Option<bool>,
+}
+
+impl StoreConfig {
+    /// A local folder store.
+    pub fn local(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: Some(path.into()),
+            ..Self::empty(StoreKind::Local)
+        }
+    }
+
+    /// A store with only its kind set.
+    pub fn empty(kind: StoreKind) -> Self {
+        Self {
+            kind,
+            path: None,
+            bucket: None,
+            region: None,
+            endpoint: None,
+            account_id: None,
+            access_key_id: None,
+            secret_access_key: None,
+            prefix: None,
+            public_base_url: None,
+            path_style: None,
+        }
+    }
+}
+
+/// Time limits. All have defaults suited to a service next to an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// How long a read waits for a store to start answering before trying the other
+    /// copy. Default 10 s.
+    pub first_byte: Duration,
+    /// How long a health round trip may take. Default 10 s.
+    pub health: Duration,
+    /// How long a store that failed is skipped by reads. Default 30 s.
+    pub breaker_cooldown: Duration,
+    /// How long a signed URL stays valid. Default 1 hour.
+    pub signed_url_ttl: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            first_byte: Duration::from_secs(10),
+            health: Duration::from_secs(10),
+            breaker_cooldown: Duration::from_secs(30),
+            signed_url_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The TOML file could not be read.
+    #[error("cannot read the configuration file {path}")]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TOML file is not valid.
+    #[error("the configuration file {path} is not valid")]
+    ParseFile {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    /// A setting has a value that cannot work.
+    #[error("{setting}: {message}")]
+    Invalid {
+        /// The setting, as named in the file or the environment.
+        setting: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// The embedded default: SQLite and two local folders under `data_dir`.
+    pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        let database_url = sqlite_url(&data_dir.join("catalog.db"));
+        let stores = BTreeMap::from([
+            (
+                "primary".to_owned(),
+                StoreConfig::local(data_dir.join("primary")),
+            ),
+            (
+                "backup".to_owned(),
+                StoreConfig::local(data_dir.join("backup")),
+            ),
+        ]);
+        Self {
+            data_dir,
+            database_url,
+            primary: "primary".to_owned(),
+            backup: "backup".to_owned(),
+            stores,
+            timeouts: Timeouts::default(),
+        }
+    }
+
+    /// Loads the configuration from the process environment and the TOML file at
+    /// `config_file` (or `TWINSTORE_CONFIG`), over the embedded default.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with(config_file, |name| std::env::var(name).ok())
+    }
+
+    /// Like [`Config::load`], reading variables through `env` instead of the process
+    /// environment.
+    pub fn load_with(
+        config_file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let env = |name: &str| env(name).filter(|value| !value.trim().is_empty());
+
+        let file_path = config_file
+            .map(Path::to_path_buf)
+            .or_else(|| env("TWINSTORE_CONFIG").map(PathBuf::from));
+        let file = match &file_path {
+            Some(path) => FileConfig::read(path)?,
+            None => FileConfig::default(),
+        };
+
+        let data_dir = env("TWINSTORE_DATA_DIR")
+            .map(PathBuf::from)
+            .or_else(|| file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let mut config = Self::embedded(&data_dir);
+
+        file.apply(&mut config);
+        apply_environment(&mut config, &env)?;
+        config.fill_store_defaults();
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The primary store's settings.
+    pub fn primary_store(&self) -> &StoreConfig {
+        &self.stores[&self.primary]
+    }
+
+    /// The backup store's settings.
+    pub fn backup_store(&self) -> &StoreConfig {
+        &self.stores[&self.backup]
+    }
+
+    fn fill_store_defaults(&mut self) {
+        for (name, store) in &mut self.stores {
+            if store.kind == StoreKind::Local && store.path.is_none() {
+                store.path = Some(self.data_dir.join(name));
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (setting, name) in [("primary", &self.primary), ("backup", &self.backup)] {
+            if !self.stores.contains_key(name) {
+                return Err(ConfigError::Invalid {
+                    setting: setting.to_owned(),
+                    message: format!("no store named {name:?} is configured"),
+                });
+            }
+        }
+        if self.primary == self.backup {
+            return Err(ConfigError::Invalid {
+                setting: "backup".to_owned(),
+                message: "the backup must be a different store from the primary".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Applies the environment variables of the original setup guide, and twinstore's own.
+fn apply_environment(
+    config: &mut Config,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    if let Some(url) = env("DATABASE_URL") {
+        config.database_url = DatabaseUrl::new(url);
+    }
+
+    if let Some(provider) = env("STORAGE_PROVIDER") {
+        let (name, store) = match provider.trim().to_ascii_lowercase().as_str() {
+            "s3" => ("s3", s3_from_env(env)),
+            "r2" => ("r2", r2_from_env(env)),
+            other => {
+                return Err(ConfigError::Invalid {
+                    setting: "STORAGE_PROVIDER".to_owned(),
+                    message: format!("expected \"s3\" or \"r2\", got {other:?}"),
+                });
+            }
+        };
+        config.stores.insert(name.to_owned(), store);
+        config.backup = name.to_owned();
+    }
+
+    if let Some(primary) = env("TWINSTORE_PRIMARY") {
+        config.primary = primary;
+    }
+    if let Some(backup) = env("TWINSTORE_BACKUP") {
+        config.backup = backup;
+    }
+    Ok(())
+}
+
+fn s3_from_env(env: &impl Fn(&str) -> Option<String>) -> StoreConfig {
+    StoreConfig {
+        bucket: env("AWS_S3_BUCKET"),
+        region: env("AWS_REGION"),
+        endpoint: env("AWS_ENDPOINT_URL"),
+        access_key_id: env("AWS_ACCESS_KEY_ID"),
+        secret_access_key: env("AWS_SECRET_ACCESS_KEY").map(Secret::new),
+        public_base_url: env("AWS_S3_PUBLIC_URL"),
+        ..StoreConfig::empty(StoreKind::S3)
+    }
+}
+
+fn r2_from_env(env: &impl Fn(&str) -> Option<String>) -> StoreConfig {
+    StoreConfig {
+        bucket: env("R2_BUCKET"),
+        account_id: env("R2_ACCOUNT_ID"),
+        access_key_id: env("R2_ACCESS_KEY_ID"),
+        secret_access_key: env("R2_SECRET_ACCESS_KEY").map(Secret::new),
+        public_base_url: env("R2_PUBLIC_URL"),
+        ..StoreConfig::empty(StoreKind::R2)
+    }
+}
+
+/// The sqlx URL of a SQLite file, created when missing.
+fn sqlite_url(path: &Path) -> DatabaseUrl {
+    DatabaseUrl::new(format!("sqlite://{}?mode=rwc", path.display()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,134 @@
+use std::collections::HashMap;
+use std::io::Write;
+
+use super::*;
+
+fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |name| map.get(name).cloned()
+}
+
+#[test]
+fn nothing_configured_gives_the_embedded_default() {
+    let config = Config::load_with(None, env_of(&[])).unwrap();
+
+    assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+    assert_eq!(config.primary, "primary");
+    assert_eq!(config.backup, "backup");
+    assert_eq!(config.primary_store().kind, StoreKind::Local);
+    assert!(config.database_url.expose().starts_with("sqlite://"));
+    assert!(config.database_url.expose().contains("catalog.db"));
+}
+
+#[test]
+fn storage_provider_s3_puts_the_guide_variables_in_the_backup_role() {
+    let env = env_of(&[
+        ("STORAGE_PROVIDER", "s3"),
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "very-secret-value"),
+        ("AWS_S3_BUCKET", "my-bucket"),
+        ("TWINSTORE_DATA_DIR", "/srv/ts"),
+    ]);
+    let config = Config::load_with(None, env).unwrap();
+
+    assert_eq!(config.backup, "s3");
+    let backup = config.backup_store();
+    assert_eq!(backup.kind, StoreKind::S3);
+    assert_eq!(backup.bucket.as_deref(), Some("my-bucket"));
+    assert_eq!(backup.region.as_deref(), Some("eu-west-1"));
+    assert_eq!(
+        backup.secret_access_key.as_ref().unwrap().expose(),
+        "very-secret-value"
+    );
+    assert_eq!(
+        config.primary_store().path,
+        Some(PathBuf::from("/srv/ts/primary"))
+    );
+}
+
+#[test]
+fn storage_provider_r2_reads_the_r2_variables() {
+    let env = env_of(&[
+        ("STORAGE_PROVIDER", "r2"),
+        ("R2_ACCOUNT_ID", "abc123"),
+        ("R2_ACCESS_KEY_ID", "r2-key"),
+        ("R2_SECRET_ACCESS_KEY", "r2-secret"),
+        ("R2_BUCKET", "r2-bucket"),
+    ]);
+    let config = Config::load_with(None, env).unwrap();
+    let backup = config.backup_store();
+    assert_eq!(backup.kind, StoreKind::R2);
+    assert_eq!(backup.account_id.as_deref(), Some("abc123"));
+}
+
+#[test]
+fn an_unknown_storage_provider_is_refused() {
+    let err = Config::load_with(None, env_of(&[("STORAGE_PROVIDER", "gcs")])).unwrap_err();
+    assert!(err.to_string().contains("STORAGE_PROVIDER"), "{err}");
+}
+
+#[test]
+fn the_toml_file_can_put_any_store_in_either_role() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(
+        file,
+        r#"
+primary = "garage"
+backup = "disk"
+
+[stores.garage]
+kind = "s3"
+endpoint = "http://127.0.0.1:3900"
+bucket = "uploads"
+prefix = "app/"
+
+[stores.disk]
+kind = "local"
+"#
+    )
+    .unwrap();
+
+    let env = env_of(&[("TWINSTORE_DATA_DIR", "/data")]);
+    let config = Config::load_with(Some(file.path()), env).unwrap();
+
+    assert_eq!(config.primary_store().kind, StoreKind::S3);
+    assert_eq!(config.primary_store().prefix.as_deref(), Some("app/"));
+    assert_eq!(
+        config.backup_store().path,
+        Some(PathBuf::from("/data/disk"))
+    );
+}
+
+#[test]
+fn a_role_naming_a_missing_store_is_refused() {
+    let env = env_of(&[("TWINSTORE_BACKUP", "nowhere")]);
+    let err = Config::load_with(None, env).unwrap_err();
+    assert!(err.to_string().contains("nowhere"), "{err}");
+}
+
+#[test]
+fn debug_output_never_shows_secrets() {
+    let env = env_of(&[
+        ("STORAGE_PROVIDER", "s3"),
+        ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "s3-secret-do-not-print"),
+        ("AWS_S3_BUCKET", "b"),
+        (
+            "DATABASE_URL",
+            "postgres://app:db-password-do-not-print@localhost/ts",
+        ),
+    ]);
+    let config = Config::load_with(None, env).unwrap();
+
+    let shown = format!("{config:?} {config:#?}");
+    assert!(!shown.contains("s3-secret-do-not-print"), "{shown}");
+    assert!(!shown.contains("db-password-do-not-print"), "{shown}");
+    assert!(
+        shown.contains("AKIAEXAMPLE"),
+        "key ids are not secret: {shown}"
+    );
+}

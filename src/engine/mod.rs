@@ -1,0 +1,166 @@
+//! The engine: the redundant put, the failover read, and the operations around them.
+//!
+//! [`Twinstore`] is the library's entry point; the CLI and the service are thin layers
+//! over it.
+
+mod digest;
+mod put;
+mod read;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use tracing::{info, warn};
+
+pub use read::{FileReader, ReadOptions};
+
+use crate::catalog::{Catalog, CopyState, FilePage, FileRecord};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::store::{CircuitBreaker, Store, StoreHealth, open_store, round_trip};
+
+/// Both stores' health, from real round trips.
+#[derive(Debug, Clone, Serialize)]
+pub struct StorageHealth {
+    /// The primary store.
+    pub primary: StoreHealth,
+    /// The backup store.
+    pub backup: StoreHealth,
+}
+
+/// A running twinstore: the configured stores and the catalog.
+#[derive(Debug)]
+pub struct Twinstore {
+    config: Config,
+    catalog: Catalog,
+    stores: BTreeMap<String, Arc<dyn Store>>,
+    breaker: CircuitBreaker,
+}
+
+impl Twinstore {
+    /// Opens every configured store and the catalog (applying migrations).
+    pub async fn open(config: Config) -> Result<Self> {
+        let mut stores = BTreeMap::new();
+        for (name, store_config) in &config.stores {
+            stores.insert(name.clone(), open_store(name, store_config)?);
+        }
+        let catalog = Catalog::connect(&config.database_url).await?;
+        Ok(Self::from_parts(config, catalog, stores))
+    }
+
+    /// Assembles a twinstore from stores that are already open, for callers (and
+    /// tests) that build their own stores. `stores` must hold the primary and backup
+    /// named in `config`.
+    pub fn from_parts(
+        config: Config,
+        catalog: Catalog,
+        stores: BTreeMap<String, Arc<dyn Store>>,
+    ) -> Self {
+        assert!(
+            stores.contains_key(&config.primary),
+            "the primary store is not open"
+        );
+        assert!(
+            stores.contains_key(&config.backup),
+            "the backup store is not open"
+        );
+        let breaker = CircuitBreaker::new(config.timeouts.breaker_cooldown);
+        Self {
+            config,
+            catalog,
+            stores,
+            breaker,
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The store in the primary role.
+    pub fn primary(&self) -> &Arc<dyn Store> {
+        &self.stores[&self.config.primary]
+    }
+
+    /// The store in the backup role.
+    pub fn backup(&self) -> &Arc<dyn Store> {
+        &self.stores[&self.config.backup]
+    }
+
+    /// The store named `name`, if it is configured.
+    pub fn store(&self, name: &str) -> Option<&Arc<dyn Store>> {
+        self.stores.get(name)
+    }
+
+    /// The file `id` with its copies.
+    pub async fn file(&self, id: &str) -> Result<FileRecord> {
+        self.catalog
+            .file(id)
+            .await?
+            .ok_or_else(|| Error::FileNotFound { id: id.to_owned() })
+    }
+
+    /// Up to `limit` files, newest first, after `cursor`.
+    pub async fn list(&self, limit: u32, cursor: Option<&str>) -> Result<FilePage> {
+        Ok(self.catalog.list_files(limit, cursor).await?)
+    }
+
+    /// Checks both stores with a real round trip (put, get and delete a canary object),
+    /// at the same time.
+    pub async fn check_storage_health(&self) -> StorageHealth {
+        let timeout = self.config.timeouts.health;
+        let (primary, backup) = tokio::join!(
+            round_trip(self.primary().as_ref(), timeout),
+            round_trip(self.backup().as_ref(), timeout),
+        );
+        StorageHealth { primary, backup }
+    }
+
+    /// Removes every copy of the file `id`, then its catalog row.
+    ///
+    /// A store that fails keeps its copy recorded (the others are marked `deleted`),
+    /// and the error says so; running `remove` again finishes the job.
+    pub async fn remove(&self, id: &str) -> Result<()> {
+        let file = self.file(id).await?;
+        let mut failures = Vec::new();
+
+        for copy in file.copies.iter().filter(|c| c.state != CopyState::Deleted) {
+            let store = self.store_of(&file, &copy.store)?;
+            match store.delete(&copy.key).await {
+                Ok(()) => {
+                    self.catalog
+                        .set_copy_state(id, &copy.store, CopyState::Deleted, None)
+                        .await?;
+                }
+                Err(err) => {
+                    warn!(file_id = %id, store = %copy.store, error = %err, "copy not removed");
+                    failures.push(format!("{}: {err}", copy.store));
+                }
+            }
+        }
+        if !failures.is_empty() {
+            return Err(Error::IncompleteDelete {
+                id: id.to_owned(),
+                reasons: failures.join("; "),
+            });
+        }
+
+        self.catalog.delete_file(id).await?;
+        info!(file_id = %id, "file removed from every store");
+        Ok(())
+    }
+
+    fn store_of(&self, file: &FileRecord, store: &str) -> Result<&Arc<dyn Store>> {
+        self.stores.get(store).ok_or_else(|| Error::UnknownStore {
+            id: file.id.clone(),
+            store: store.to_owned(),
+        })
+    }
+}
