@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
-pub use model::{CopyRecord, CopyState, FileRecord};
+pub use model::{CopyRecord, CopyState, FileRecord, now};
 use model::{from_text, to_text};
 
 use crate::config::DatabaseUrl;
@@ -76,10 +76,10 @@ impl Catalog {
             source,
         };
 
-        if let Some(path) = sqlite_path(url.expose()) {
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|err| connect_error(err.into()))?;
-            }
+        if let Some(path) = sqlite_path(url.expose())
+            && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|err| connect_error(err.into()))?;
         }
 
         let pool = AnyPoolOptions::new()

@@ -4,7 +4,6 @@ use std::io;
 use std::path::Path;
 
 use bytes::Bytes;
-use chrono::Utc;
 use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
 use tokio_util::io::ReaderStream;
@@ -124,7 +123,7 @@ impl Twinstore {
             etag: info.etag.clone(),
             last_error: None,
             attempts: 1,
-            verified_at: Some(Utc::now()),
+            verified_at: Some(crate::catalog::now()),
         };
 
         let primary_copy = stored_copy(primary.as_ref(), primary_info);
@@ -150,7 +149,7 @@ impl Twinstore {
             backup_url: Some(backup_copy.url.clone()),
             thumbnail_url: None,
             scan_status: "pending".to_owned(),
-            created_at: Utc::now(),
+            created_at: crate::catalog::now(),
             copies: vec![primary_copy, backup_copy],
         }
     }
@@ -160,10 +159,8 @@ impl Twinstore {
     async fn discard(&self, key: &str, written: [bool; 2]) {
         let stores = [self.primary(), self.backup()];
         for (store, written) in stores.iter().zip(written) {
-            if written {
-                if let Err(err) = store.delete(key).await {
-                    warn!(store = store.name(), key, error = %err, "cannot remove a partial put");
-                }
+            if written && let Err(err) = store.delete(key).await {
+                warn!(store = store.name(), key, error = %err, "cannot remove a partial put");
             }
         }
     }
@@ -246,10 +243,10 @@ async fn pump(
         };
         digest.update(&chunk);
 
-        if let Some(sender) = &mut backup {
-            if sender.send(Ok(chunk.clone())).await.is_err() {
-                backup = None;
-            }
+        if let Some(sender) = &mut backup
+            && sender.send(Ok(chunk.clone())).await.is_err()
+        {
+            backup = None;
         }
         if primary.send(Ok(chunk)).await.is_err() {
             return Err(PumpError::PrimaryStopped);

@@ -246,10 +246,10 @@ fn check_object(
     if info.size != file.size {
         return Err(replaced("size"));
     }
-    if let (Some(recorded), Some(reported)) = (&copy.etag, &info.etag) {
-        if recorded != reported {
-            return Err(replaced("entity tag"));
-        }
+    if let (Some(recorded), Some(reported)) = (&copy.etag, &info.etag)
+        && recorded != reported
+    {
+        return Err(replaced("entity tag"));
     }
     Ok(())
 }

@@ -25,7 +25,7 @@ pub enum StoreError {
         key: String,
         /// What the backend said.
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
 
     /// The stream of bytes being written failed before it ended.

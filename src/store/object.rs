@@ -82,7 +82,7 @@ impl ObjectStoreBackend {
                 store: self.name.clone(),
                 operation,
                 key: key.to_owned(),
-                source,
+                source: Box::new(source),
             },
         }
     }
@@ -210,7 +210,7 @@ impl Store for ObjectStoreBackend {
                     store: store.clone(),
                     operation: "read",
                     key: owned_key.clone(),
-                    source,
+                    source: Box::new(source),
                 };
                 std::io::Error::other(err)
             })
@@ -254,7 +254,7 @@ impl Store for ObjectStoreBackend {
                     store: store.clone(),
                     operation: "list",
                     key: prefix.clone(),
-                    source,
+                    source: Box::new(source),
                 }),
             })
             .boxed()

@@ -1,0 +1,228 @@
+//! The `twinstore` command line, run as a user would, on the embedded default and on
+//! a real S3 backup.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use support::{Garage, sha256, test_bytes};
+
+/// Runs `twinstore` in `dir` with a clean environment plus `env`.
+fn twinstore(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_twinstore"));
+    command.current_dir(dir).args(args);
+    for name in [
+        "STORAGE_PROVIDER",
+        "DATABASE_URL",
+        "TWINSTORE_CONFIG",
+        "TWINSTORE_DATA_DIR",
+        "TWINSTORE_PRIMARY",
+        "TWINSTORE_BACKUP",
+        "AWS_ENDPOINT_URL",
+    ] {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
+    command.output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+fn json_lines(output: &Output) -> Vec<Value> {
+    stdout(output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[test]
+fn put_get_url_ls_rm_on_the_embedded_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = test_bytes(3 * 1024 * 1024, 20);
+    std::fs::write(dir.path().join("scan.png"), &data).unwrap();
+    std::fs::write(dir.path().join("empty.txt"), b"").unwrap();
+
+    let put = twinstore(dir.path(), &["put", "scan.png", "empty.txt", "--json"], &[]);
+    assert!(put.status.success(), "{}", stderr(&put));
+    let records = json_lines(&put);
+    assert_eq!(records.len(), 2, "one JSON line per file");
+    for field in [
+        "id",
+        "name",
+        "size",
+        "sha256",
+        "contentType",
+        "url",
+        "backupUrl",
+        "thumbnailUrl",
+        "createdAt",
+        "copies",
+    ] {
+        assert!(
+            records[0].get(field).is_some(),
+            "missing {field}: {}",
+            records[0]
+        );
+    }
+    assert_eq!(records[0]["sha256"], sha256(&data));
+    assert_eq!(records[1]["size"], 0);
+    assert_eq!(records[1]["sha256"], sha256(b""));
+    assert!(
+        stderr(&put).contains("file stored redundantly"),
+        "{}",
+        stderr(&put)
+    );
+
+    let id = records[0]["id"].as_str().unwrap();
+    assert!(
+        dir.path()
+            .join(format!("twinstore-data/primary/files/{id}"))
+            .is_file()
+    );
+    assert!(
+        dir.path()
+            .join(format!("twinstore-data/backup/files/{id}"))
+            .is_file()
+    );
+
+    let get = twinstore(dir.path(), &["get", id, "-o", "copy.png"], &[]);
+    assert!(get.status.success(), "{}", stderr(&get));
+    assert!(std::fs::read(dir.path().join("copy.png")).unwrap() == data);
+
+    let url = twinstore(dir.path(), &["url", id, "--prefer-backup"], &[]);
+    assert!(
+        stdout(&url).trim().starts_with("file://"),
+        "{}",
+        stdout(&url)
+    );
+    assert!(stdout(&url).contains("/backup/files/"), "{}", stdout(&url));
+
+    let ls = twinstore(dir.path(), &["ls", "--json"], &[]);
+    let listed = json_lines(&ls);
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["name"], "empty.txt", "newest first");
+
+    let rm = twinstore(dir.path(), &["rm", id], &[]);
+    assert!(rm.status.success(), "{}", stderr(&rm));
+    assert!(
+        !dir.path()
+            .join(format!("twinstore-data/primary/files/{id}"))
+            .exists()
+    );
+    assert!(
+        !dir.path()
+            .join(format!("twinstore-data/backup/files/{id}"))
+            .exists()
+    );
+    assert_eq!(
+        json_lines(&twinstore(dir.path(), &["ls", "--json"], &[])).len(),
+        1
+    );
+}
+
+#[test]
+fn bad_input_gives_one_clear_line_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("a-folder")).unwrap();
+
+    for (args, expected) in [
+        (vec!["put", "no-such-file.bin"], "no-such-file.bin"),
+        (vec!["put", "a-folder"], "not a regular file"),
+        (vec!["put", "missing-dir/x.bin"], "missing-dir/x.bin"),
+        (
+            vec!["get", "00000000-0000-0000-0000-000000000000"],
+            "no file with id",
+        ),
+        (vec!["rm", "not-an-id"], "no file with id"),
+    ] {
+        let output = twinstore(dir.path(), &args, &[]);
+        assert!(!output.status.success(), "{args:?} should fail");
+        let err = stderr(&output);
+        let error_lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(error_lines.len(), 1, "{args:?}: {err}");
+        assert!(error_lines[0].contains(expected), "{args:?}: {err}");
+    }
+
+    let ls = twinstore(dir.path(), &["ls", "--json"], &[]);
+    assert!(stdout(&ls).is_empty(), "nothing was recorded");
+    let primary = dir.path().join("twinstore-data/primary/files");
+    assert!(!primary.exists() || std::fs::read_dir(primary).unwrap().next().is_none());
+}
+
+#[test]
+fn health_exits_1_only_when_the_primary_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let health = twinstore(dir.path(), &["health", "--json"], &[]);
+    assert!(health.status.success(), "{}", stderr(&health));
+    let report: Value = serde_json::from_str(&stdout(&health)).unwrap();
+    assert_eq!(report["primary"]["available"], true);
+    assert_eq!(report["backup"]["available"], true);
+
+    // A backup on a port where nothing listens: reported, but not fatal.
+    let dead = [
+        ("STORAGE_PROVIDER", "s3"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ("AWS_S3_BUCKET", "nowhere"),
+        ("AWS_ACCESS_KEY_ID", "AKIA"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+    ];
+    let health = twinstore(dir.path(), &["health", "--json"], &dead);
+    assert!(health.status.success(), "{}", stderr(&health));
+    let report: Value = serde_json::from_str(&stdout(&health)).unwrap();
+    assert_eq!(report["backup"]["available"], false);
+
+    let mut swapped = dead.to_vec();
+    swapped.extend([("TWINSTORE_PRIMARY", "s3"), ("TWINSTORE_BACKUP", "primary")]);
+    let health = twinstore(dir.path(), &["health"], &swapped);
+    assert_eq!(health.status.code(), Some(1), "{}", stdout(&health));
+    assert!(stdout(&health).contains("UNAVAILABLE"));
+}
+
+#[test]
+fn the_guide_environment_sends_backups_to_s3_and_never_logs_the_secret() {
+    let garage = Garage::start(&["backups"]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("invoice.pdf"), b"%PDF-1.7\n...").unwrap();
+    let endpoint = garage.endpoint();
+    // The guide's variables, from a .env file as its users keep them.
+    std::fs::write(
+        dir.path().join(".env"),
+        format!(
+            "STORAGE_PROVIDER=\"s3\"\nAWS_REGION=\"us-east-1\"\nAWS_ACCESS_KEY_ID=\"{}\"\n\
+             AWS_SECRET_ACCESS_KEY=\"{}\"\nAWS_S3_BUCKET=\"backups\"\nAWS_ENDPOINT_URL=\"{endpoint}\"\n",
+            Garage::access_key(),
+            Garage::secret_key()
+        ),
+    )
+    .unwrap();
+
+    let env = [("RUST_LOG", "trace")];
+    let put = twinstore(dir.path(), &["put", "invoice.pdf", "--json"], &env);
+    assert!(put.status.success(), "{}", stderr(&put));
+    let record = &json_lines(&put)[0];
+    assert_eq!(record["contentType"], "application/pdf");
+    let backup_url = record["backupUrl"].as_str().unwrap();
+    assert!(
+        backup_url.starts_with(&format!("{endpoint}/backups/files/")),
+        "{backup_url}"
+    );
+    assert_eq!(record["copies"][1]["state"], "stored");
+
+    let health = twinstore(dir.path(), &["health"], &env);
+    for output in [&put, &health] {
+        let all = format!("{}{}", stdout(output), stderr(output));
+        assert!(
+            !all.contains(Garage::secret_key()),
+            "the secret leaked into the output"
+        );
+    }
+}
