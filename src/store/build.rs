@@ -46,7 +46,10 @@ pub fn open_store(name: &str, config: &StoreConfig) -> Result<Arc<dyn Store>, St
             })?;
             let inner = LocalFileSystem::new_with_prefix(&path)
                 .map_err(|err| misconfigured(&err.to_string()))?
-                .with_automatic_cleanup(true);
+                .with_automatic_cleanup(true)
+                // An acknowledged file must survive a power cut: sync the file and
+                // its folder before the put returns.
+                .with_fsync(true);
             let (url_base, public) = match &config.public_base_url {
                 Some(base) => (base.clone(), true),
                 None => (format!("file://{}", path.display()), true),
