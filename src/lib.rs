@@ -18,8 +18,10 @@
 
 pub mod catalog;
 pub mod config;
+pub mod costs;
 pub mod engine;
 pub mod error;
+pub mod jobs;
 pub mod names;
 pub mod store;
 

@@ -4,7 +4,10 @@
 //! `Any` driver. Queries are written in the SQL both accept, with `$N` placeholders in
 //! increasing order (SQLite numbers named parameters by first appearance).
 
+mod jobs;
 mod model;
+mod roles;
+mod usage;
 
 use std::path::Path;
 
@@ -12,10 +15,13 @@ use chrono::{DateTime, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
+pub use jobs::{ClaimedJob, JobCounts, JobSummary};
 pub use model::{CopyRecord, CopyState, FileRecord, now};
 use model::{from_text, to_text};
+pub use roles::{Migration, Roles};
 
 use crate::config::DatabaseUrl;
+use crate::jobs::Job;
 
 /// Why a catalog operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +64,22 @@ pub struct FilePage {
     pub files: Vec<FileRecord>,
     /// Where the next page starts, when there is one.
     pub next_cursor: Option<String>,
+}
+
+/// Copies by state: the replication backlog.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyBacklog {
+    /// Copies waiting to be written.
+    pub pending: u64,
+    /// Copies in place.
+    pub stored: u64,
+    /// Copies given up on.
+    pub failed: u64,
+    /// Copies removed on purpose.
+    pub deleted: u64,
+    /// When the oldest pending copy was recorded.
+    pub oldest_pending: Option<DateTime<Utc>>,
 }
 
 /// The catalog database.
@@ -117,10 +139,11 @@ impl Catalog {
         &self.pool
     }
 
-    /// Records a new file and its copies in one transaction.
-    pub async fn insert_file(&self, file: &FileRecord) -> Result<(), CatalogError> {
+    /// Records a new file, its copies, and the jobs that follow from it, in one
+    /// transaction.
+    pub async fn insert_file(&self, file: &FileRecord, jobs: &[Job]) -> Result<(), CatalogError> {
         let query_error = |operation| move |source| CatalogError::Query { operation, source };
-        let now = to_text(Utc::now());
+        let now = to_text(now());
         let mut tx = self
             .pool
             .begin()
@@ -170,7 +193,168 @@ impl Catalog {
             .map_err(query_error("insert a copy"))?;
         }
 
+        for job in jobs {
+            jobs::enqueue_on(&mut tx, job).await?;
+        }
         tx.commit().await.map_err(query_error("commit a new file"))
+    }
+
+    /// Records that the copy of `file_id` in `store` holds the bytes with `checksum`.
+    pub async fn mark_copy_stored(
+        &self,
+        file_id: &str,
+        store: &str,
+        checksum: &str,
+        etag: Option<&str>,
+    ) -> Result<(), CatalogError> {
+        let now = to_text(now());
+        sqlx::query(
+            "UPDATE file_copy SET state = 'stored', checksum = $1, etag = $2, last_error = NULL,
+               attempts = attempts + 1, updated_at = $3, verified_at = $4
+             WHERE file_id = $5 AND store = $6",
+        )
+        .bind(checksum)
+        .bind(etag)
+        .bind(&now)
+        .bind(&now)
+        .bind(file_id)
+        .bind(store)
+        .execute(&self.pool)
+        .await
+        .map_err(|source| CatalogError::Query {
+            operation: "record a stored copy",
+            source,
+        })?;
+        Ok(())
+    }
+
+    /// Records a failed attempt to write the copy of `file_id` in `store`; the copy
+    /// stays `pending`.
+    pub async fn record_copy_failure(
+        &self,
+        file_id: &str,
+        store: &str,
+        error: &str,
+    ) -> Result<(), CatalogError> {
+        sqlx::query(
+            "UPDATE file_copy SET state = 'pending', last_error = $1, attempts = attempts + 1,
+               updated_at = $2
+             WHERE file_id = $3 AND store = $4",
+        )
+        .bind(error)
+        .bind(to_text(now()))
+        .bind(file_id)
+        .bind(store)
+        .execute(&self.pool)
+        .await
+        .map_err(|source| CatalogError::Query {
+            operation: "record a copy failure",
+            source,
+        })?;
+        Ok(())
+    }
+
+    /// Adds a `pending` copy of `file_id` in `store` unless the file has one there.
+    pub async fn ensure_copy(
+        &self,
+        file_id: &str,
+        store: &str,
+        key: &str,
+        url: &str,
+    ) -> Result<(), CatalogError> {
+        let now = to_text(now());
+        sqlx::query(
+            "INSERT INTO file_copy (file_id, store, object_key, url, state, attempts,
+               created_at, updated_at)
+             VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6)
+             ON CONFLICT (file_id, store) DO NOTHING",
+        )
+        .bind(file_id)
+        .bind(store)
+        .bind(key)
+        .bind(url)
+        .bind(&now)
+        .bind(&now)
+        .execute(&self.pool)
+        .await
+        .map_err(|source| CatalogError::Query {
+            operation: "add a copy",
+            source,
+        })?;
+        Ok(())
+    }
+
+    /// Sets the URLs the `file` table shows for the primary and the backup copy.
+    pub async fn set_file_urls(
+        &self,
+        file_id: &str,
+        url: &str,
+        backup_url: Option<&str>,
+    ) -> Result<(), CatalogError> {
+        sqlx::query(
+            r#"UPDATE file SET url = $1, "backupUrl" = $2, "updatedAt" = $3 WHERE id = $4"#,
+        )
+        .bind(url)
+        .bind(backup_url)
+        .bind(to_text(now()))
+        .bind(file_id)
+        .execute(&self.pool)
+        .await
+        .map_err(|source| CatalogError::Query {
+            operation: "update file URLs",
+            source,
+        })?;
+        Ok(())
+    }
+
+    /// The ids of files after `after` (in id order), up to `limit`: for walking every
+    /// file in pages.
+    pub async fn file_ids_after(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, CatalogError> {
+        let rows = sqlx::query("SELECT id FROM file WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|source| CatalogError::Query {
+                operation: "walk files",
+                source,
+            })?;
+        rows.iter().map(|row| column(row, "id")).collect()
+    }
+
+    /// Copies by state, and the creation time of the oldest pending one.
+    pub async fn copy_backlog(&self) -> Result<CopyBacklog, CatalogError> {
+        let query_error = |source| CatalogError::Query {
+            operation: "count copies",
+            source,
+        };
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM file_copy GROUP BY state")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error)?;
+        let mut backlog = CopyBacklog::default();
+        for row in &rows {
+            let state: String = column(row, "state")?;
+            let n = column::<i64>(row, "n")? as u64;
+            match state.as_str() {
+                "pending" => backlog.pending = n,
+                "stored" => backlog.stored = n,
+                "failed" => backlog.failed = n,
+                _ => backlog.deleted = n,
+            }
+        }
+        let oldest =
+            sqlx::query("SELECT MIN(created_at) AS oldest FROM file_copy WHERE state = 'pending'")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(query_error)?;
+        let oldest: Option<String> = column(&oldest, "oldest")?;
+        backlog.oldest_pending = oldest.and_then(|text| from_text(&text));
+        Ok(backlog)
     }
 
     /// The file `id` with its copies, or `None` when there is no such file.
@@ -263,7 +447,7 @@ impl Catalog {
         )
         .bind(state.as_str())
         .bind(error)
-        .bind(to_text(Utc::now()))
+        .bind(to_text(now()))
         .bind(file_id)
         .bind(store)
         .execute(&self.pool)

@@ -6,17 +6,22 @@
 mod digest;
 mod put;
 mod read;
+mod replicate;
+mod status;
+mod worker;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 use tracing::{info, warn};
 
 pub use read::{FileReader, ReadOptions};
+pub use status::Status;
+pub use worker::{Worker, WorkerOptions};
 
-use crate::catalog::{Catalog, CopyState, FilePage, FileRecord};
-use crate::config::Config;
+use crate::catalog::{Catalog, CopyState, FilePage, FileRecord, Roles};
+use crate::config::{Config, ConfigError};
 use crate::error::{Error, Result};
 use crate::store::{CircuitBreaker, Store, StoreHealth, open_store, round_trip};
 
@@ -35,6 +40,9 @@ pub struct Twinstore {
     config: Config,
     catalog: Catalog,
     stores: BTreeMap<String, Arc<dyn Store>>,
+    /// Which store holds each role: the configuration's, unless the catalog records
+    /// a change (after a migration). Refreshed by [`Twinstore::refresh_roles`].
+    roles: RwLock<Roles>,
     breaker: CircuitBreaker,
 }
 
@@ -46,7 +54,9 @@ impl Twinstore {
             stores.insert(name.clone(), open_store(name, store_config)?);
         }
         let catalog = Catalog::connect(&config.database_url).await?;
-        Ok(Self::from_parts(config, catalog, stores))
+        let twinstore = Self::from_parts(config, catalog, stores);
+        twinstore.refresh_roles().await?;
+        Ok(twinstore)
     }
 
     /// Assembles a twinstore from stores that are already open, for callers (and
@@ -66,12 +76,38 @@ impl Twinstore {
             "the backup store is not open"
         );
         let breaker = CircuitBreaker::new(config.timeouts.breaker_cooldown);
+        let roles = RwLock::new(configured_roles(&config));
         Self {
             config,
             catalog,
             stores,
+            roles,
             breaker,
         }
+    }
+
+    /// Reads the roles recorded in the catalog (a migration may have changed them).
+    pub async fn refresh_roles(&self) -> Result<Roles> {
+        let roles = self.catalog.roles(&configured_roles(&self.config)).await?;
+        for name in [&roles.primary, &roles.backup] {
+            if !self.stores.contains_key(name) {
+                let message =
+                    format!("the catalog gives a role to store {name:?}, which is not configured");
+                let setting = "stores".to_owned();
+                return Err(ConfigError::Invalid { setting, message }.into());
+            }
+        }
+        let mut current = self.roles.write().expect("roles lock poisoned");
+        if *current != roles {
+            info!(primary = %roles.primary, backup = %roles.backup, "store roles from the catalog");
+            *current = roles.clone();
+        }
+        Ok(roles)
+    }
+
+    /// Which store holds each role now.
+    pub fn roles(&self) -> Roles {
+        self.roles.read().expect("roles lock poisoned").clone()
     }
 
     /// The configuration in force.
@@ -85,13 +121,13 @@ impl Twinstore {
     }
 
     /// The store in the primary role.
-    pub fn primary(&self) -> &Arc<dyn Store> {
-        &self.stores[&self.config.primary]
+    pub fn primary(&self) -> Arc<dyn Store> {
+        self.stores[&self.roles().primary].clone()
     }
 
     /// The store in the backup role.
-    pub fn backup(&self) -> &Arc<dyn Store> {
-        &self.stores[&self.config.backup]
+    pub fn backup(&self) -> Arc<dyn Store> {
+        self.stores[&self.roles().backup].clone()
     }
 
     /// The store named `name`, if it is configured.
@@ -116,9 +152,10 @@ impl Twinstore {
     /// at the same time.
     pub async fn check_storage_health(&self) -> StorageHealth {
         let timeout = self.config.timeouts.health;
+        let (primary, backup) = (self.primary(), self.backup());
         let (primary, backup) = tokio::join!(
-            round_trip(self.primary().as_ref(), timeout),
-            round_trip(self.backup().as_ref(), timeout),
+            round_trip(primary.as_ref(), timeout),
+            round_trip(backup.as_ref(), timeout),
         );
         StorageHealth { primary, backup }
     }
@@ -157,10 +194,34 @@ impl Twinstore {
         Ok(())
     }
 
+    /// Sets the URLs the `file` table shows from the copies in the current roles.
+    async fn refresh_file_urls(&self, file_id: &str) -> Result<()> {
+        let file = self.file(file_id).await?;
+        let roles = self.roles();
+        let url_of = |store: &str| file.copy_in(store).map(|copy| copy.url.clone());
+        let Some(url) = url_of(&roles.primary) else {
+            return Ok(());
+        };
+        let backup_url = url_of(&roles.backup);
+        if url != file.url || backup_url != file.backup_url {
+            self.catalog
+                .set_file_urls(file_id, &url, backup_url.as_deref())
+                .await?;
+        }
+        Ok(())
+    }
+
     fn store_of(&self, file: &FileRecord, store: &str) -> Result<&Arc<dyn Store>> {
         self.stores.get(store).ok_or_else(|| Error::UnknownStore {
             id: file.id.clone(),
             store: store.to_owned(),
         })
+    }
+}
+
+fn configured_roles(config: &Config) -> Roles {
+    Roles {
+        primary: config.primary.clone(),
+        backup: config.backup.clone(),
     }
 }

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::channel::mpsc;
@@ -13,6 +14,7 @@ use super::Twinstore;
 use super::digest::{Fingerprint, StreamDigest};
 use crate::catalog::{CopyRecord, CopyState, FileRecord};
 use crate::error::{Error, Result};
+use crate::jobs::Job;
 use crate::names::{original_key, sanitize_display_name};
 use crate::store::{ByteStream, ObjectInfo, Store, StoreError};
 
@@ -56,54 +58,119 @@ impl Twinstore {
         let id = uuid::Uuid::now_v7().to_string();
         let key = original_key(&id);
         let name = sanitize_display_name(name);
-        let (primary, backup) = (self.primary(), self.backup());
+        // The roles as they are now; a migration that switches them mid-put does not
+        // change where this file goes.
+        let pair = Pair {
+            primary: self.primary(),
+            backup: self.backup(),
+        };
 
         let (primary_tx, primary_rx) = mpsc::channel(CHUNKS_QUEUED);
         let (backup_tx, backup_rx) = mpsc::channel(CHUNKS_QUEUED);
+        // A backup that failed moments ago is not tried again for every upload: its
+        // copy is recorded pending and replicated once it is back.
+        let backup_skipped = self.breaker.is_open(pair.backup.name());
+        let write_backup = async {
+            if backup_skipped {
+                return Err(StoreError::Skipped {
+                    store: pair.backup.name().to_owned(),
+                });
+            }
+            pair.backup.put(&key, backup_rx.boxed()).await
+        };
         let (pumped, primary_result, backup_result) = tokio::join!(
             pump(body, primary_tx, backup_tx),
-            primary.put(&key, primary_rx.boxed()),
-            backup.put(&key, backup_rx.boxed()),
+            pair.primary.put(&key, primary_rx.boxed()),
+            write_backup,
         );
+        match &backup_result {
+            Ok(_) => self.breaker.record_success(pair.backup.name()),
+            Err(StoreError::Body { .. } | StoreError::Skipped { .. }) => {}
+            Err(_) => self.breaker.record_failure(pair.backup.name()),
+        }
 
         let written = [primary_result.is_ok(), backup_result.is_ok()];
         let fingerprint = match pumped {
             Ok(fingerprint) => fingerprint,
             Err(PumpError::Input(err)) => {
-                self.discard(&key, written).await;
+                pair.discard(&key, written).await;
                 return Err(Error::Input(err));
             }
             // The primary stopped taking bytes: its own result says why.
             Err(PumpError::PrimaryStopped) => Fingerprint::default(),
         };
 
-        let primary_info = match confirm(primary.as_ref(), primary_result, &fingerprint) {
+        let primary_info = match confirm(pair.primary.as_ref(), primary_result, &fingerprint) {
             Ok(info) => info,
             Err(err) => {
-                self.discard(&key, written).await;
-                let store = primary.name().to_owned();
+                pair.discard(&key, written).await;
+                let store = pair.primary.name().to_owned();
                 return Err(Error::PrimaryFailed {
                     store,
                     source: Box::new(err),
                 });
             }
         };
-        let backup_outcome = confirm(backup.as_ref(), backup_result, &fingerprint);
+        let backup_outcome = confirm(pair.backup.as_ref(), backup_result, &fingerprint);
         if backup_outcome.is_err() && written[1] {
             // The backup holds an object of the wrong size: remove it, keep it pending.
-            self.discard(&key, [false, true]).await;
+            pair.discard(&key, [false, true]).await;
         }
 
-        let record = self.new_record(id, name, &key, &fingerprint, &primary_info, &backup_outcome);
-        if let Err(err) = self.catalog.insert_file(&record).await {
-            self.discard(&key, [true, backup_outcome.is_ok()]).await;
+        let mut record =
+            pair.new_record(id, name, &key, &fingerprint, &primary_info, &backup_outcome);
+        let jobs = self.follow_up_jobs(&mut record).await?;
+        if let Err(err) = self.catalog.insert_file(&record, &jobs).await {
+            pair.discard(&key, [true, backup_outcome.is_ok()]).await;
             return Err(err.into());
         }
 
-        self.log_stored(&record, backup_outcome.err());
+        pair.log_stored(&record, backup_outcome.err());
         Ok(record)
     }
 
+    /// The jobs a new file needs: replication of each pending copy. While a migration
+    /// runs, the file also gets a pending copy in the migration's target store.
+    async fn follow_up_jobs(&self, record: &mut FileRecord) -> Result<Vec<Job>> {
+        if let Some(migration) = self.catalog.running_migration().await?
+            && record.copy_in(&migration.target).is_none()
+            && let Some(target) = self.store(&migration.target)
+        {
+            let key = record.copies[0].key.clone();
+            record.copies.push(CopyRecord {
+                store: migration.target.clone(),
+                url: target.canonical_url(&key),
+                key,
+                state: CopyState::Pending,
+                checksum: None,
+                etag: None,
+                last_error: None,
+                attempts: 0,
+                verified_at: None,
+            });
+        }
+
+        let pending = record
+            .copies
+            .iter()
+            .filter(|copy| copy.state == CopyState::Pending);
+        let jobs = pending
+            .map(|copy| Job::Replicate {
+                file_id: record.id.clone(),
+                store: copy.store.clone(),
+            })
+            .collect();
+        Ok(jobs)
+    }
+}
+
+/// The stores a put writes to.
+struct Pair {
+    primary: Arc<dyn Store>,
+    backup: Arc<dyn Store>,
+}
+
+impl Pair {
     fn new_record(
         &self,
         id: String,
@@ -113,7 +180,6 @@ impl Twinstore {
         primary_info: &ObjectInfo,
         backup_outcome: &Result<ObjectInfo>,
     ) -> FileRecord {
-        let (primary, backup) = (self.primary(), self.backup());
         let stored_copy = |store: &dyn Store, info: &ObjectInfo| CopyRecord {
             store: store.name().to_owned(),
             key: key.to_owned(),
@@ -126,16 +192,16 @@ impl Twinstore {
             verified_at: Some(crate::catalog::now()),
         };
 
-        let primary_copy = stored_copy(primary.as_ref(), primary_info);
+        let primary_copy = stored_copy(self.primary.as_ref(), primary_info);
         let backup_copy = match backup_outcome {
-            Ok(info) => stored_copy(backup.as_ref(), info),
+            Ok(info) => stored_copy(self.backup.as_ref(), info),
             Err(err) => CopyRecord {
                 state: CopyState::Pending,
                 checksum: None,
                 etag: None,
                 last_error: Some(crate::store::error_chain(err)),
                 verified_at: None,
-                ..stored_copy(backup.as_ref(), &ObjectInfo::default())
+                ..stored_copy(self.backup.as_ref(), &ObjectInfo::default())
             },
         };
 
@@ -157,8 +223,7 @@ impl Twinstore {
     /// Removes the objects that a failed put did write (`[primary, backup]`), so that
     /// nothing is left behind.
     async fn discard(&self, key: &str, written: [bool; 2]) {
-        let stores = [self.primary(), self.backup()];
-        for (store, written) in stores.iter().zip(written) {
+        for (store, written) in [&self.primary, &self.backup].into_iter().zip(written) {
             if written && let Err(err) = store.delete(key).await {
                 warn!(store = store.name(), key, error = %err, "cannot remove a partial put");
             }
@@ -166,8 +231,7 @@ impl Twinstore {
     }
 
     fn log_stored(&self, record: &FileRecord, backup_error: Option<Error>) {
-        let primary = self.primary();
-        let backup = self.backup();
+        let (primary, backup) = (&self.primary, &self.backup);
         let backup_url = record.backup_url.as_deref().unwrap_or_default();
         info!(
             file_id = %record.id,
@@ -199,7 +263,7 @@ impl Twinstore {
                 file_id = %record.id,
                 store = backup.name(),
                 error = %crate::store::error_chain(&err),
-                "backup copy failed; recorded as pending, the file is stored in the primary only"
+                "backup copy failed; recorded as pending and queued for replication"
             ),
         }
     }

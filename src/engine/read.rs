@@ -171,11 +171,16 @@ impl Twinstore {
 
     /// The copies worth reading, in the order to try them: by role, then stores that
     /// failed recently last.
-    fn read_order<'f>(&self, file: &'f FileRecord, prefer_backup: bool) -> Vec<&'f CopyRecord> {
+    pub(super) fn read_order<'f>(
+        &self,
+        file: &'f FileRecord,
+        prefer_backup: bool,
+    ) -> Vec<&'f CopyRecord> {
+        let roles = self.roles();
         let (first, second) = if prefer_backup {
-            (&self.config.backup, &self.config.primary)
+            (&roles.backup, &roles.primary)
         } else {
-            (&self.config.primary, &self.config.backup)
+            (&roles.primary, &roles.backup)
         };
         let role_rank = |copy: &CopyRecord| match &copy.store {
             store if store == first => 0,
@@ -193,7 +198,7 @@ impl Twinstore {
     }
 
     /// Starts reading one copy, checking that the store holds the recorded object.
-    async fn open_copy(
+    pub(super) async fn open_copy(
         &self,
         file: &FileRecord,
         copy: &CopyRecord,

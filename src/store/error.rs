@@ -62,6 +62,13 @@ pub enum StoreError {
         message: String,
     },
 
+    /// The store failed recently and is skipped until its cool-down ends.
+    #[error("store {store} failed recently and is skipped for now")]
+    Skipped {
+        /// The store's name.
+        store: String,
+    },
+
     /// The store cannot give a URL that opens without credentials.
     #[error("store {store} has no public base URL and cannot sign URLs")]
     NoUrl {

@@ -9,6 +9,7 @@ mod breaker;
 mod build;
 mod error;
 mod health;
+mod metered;
 mod object;
 
 use std::fmt::Debug;
@@ -25,6 +26,7 @@ pub use build::open_store;
 pub use error::StoreError;
 pub(crate) use health::error_chain;
 pub use health::{CANARY_PREFIX, StoreHealth, round_trip};
+pub use metered::{MeteredStore, RequestCounts};
 pub use object::ObjectStoreBackend;
 
 /// A stream of bytes flowing into or out of a store.

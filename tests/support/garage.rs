@@ -35,22 +35,8 @@ impl Garage {
             config_text(dir.path(), rpc_port, s3_port, admin_port),
         )
         .unwrap();
-        let log = std::fs::File::create(dir.path().join("garage.log")).unwrap();
-
-        let child = Command::new(&binary)
-            .arg("-c")
-            .arg(&config_path)
-            .args(["server", "--single-node", "--default-bucket"])
-            .env("GARAGE_DEFAULT_ACCESS_KEY", ACCESS_KEY)
-            .env("GARAGE_DEFAULT_SECRET_KEY", SECRET_KEY)
-            .env("GARAGE_DEFAULT_BUCKET", buckets[0])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|err| panic!("cannot start {}: {err}", binary.display()));
-        register_pid(child.id());
-
+        let flags = ["--single-node", "--default-bucket"];
+        let child = spawn(&binary, dir.path(), &flags, buckets[0]);
         let mut garage = Self {
             child: Some(child),
             dir,
@@ -100,6 +86,15 @@ impl Garage {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Starts a stopped server again on its old state and ports.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "garage is still running");
+        // `--single-node` refuses old state; the layout it made is kept, so none is
+        // needed.
+        self.child = Some(spawn(&garage_binary(), self.dir.path(), &[], "unused"));
+        self.wait_until_healthy();
     }
 
     /// Freezes the server (SIGSTOP): connections are accepted but never answered.
@@ -169,6 +164,29 @@ impl Drop for Garage {
         }
         self.stop();
     }
+}
+
+fn spawn(binary: &std::path::Path, dir: &std::path::Path, flags: &[&str], bucket: &str) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("garage.log"))
+        .unwrap();
+    let child = Command::new(binary)
+        .arg("-c")
+        .arg(dir.join("garage.toml"))
+        .arg("server")
+        .args(flags)
+        .env("GARAGE_DEFAULT_ACCESS_KEY", ACCESS_KEY)
+        .env("GARAGE_DEFAULT_SECRET_KEY", SECRET_KEY)
+        .env("GARAGE_DEFAULT_BUCKET", bucket)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot start {}: {err}", binary.display()));
+    register_pid(child.id());
+    child
 }
 
 /// The `garage` binary: on the PATH or in cargo's bin folder. Panics when absent.

@@ -4,10 +4,13 @@ mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
+use twinstore::engine::{Worker, WorkerOptions};
 use twinstore::{Config, Twinstore};
 
 /// Keeps every file in a primary and a backup store, with a SQL catalog of both copies.
@@ -72,6 +75,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run background jobs (replication of pending copies) until stopped.
+    Work {
+        /// Exit once no job is due, instead of waiting for more (for scripts and cron).
+        #[arg(long)]
+        until_idle: bool,
+        /// Jobs run at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
+    /// Show the replication backlog, jobs and store roles.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[tokio::main]
@@ -102,7 +120,7 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(cli.config.as_deref())?;
-    let twinstore = Twinstore::open(config).await?;
+    let twinstore = Arc::new(Twinstore::open(config).await?);
 
     match cli.command {
         Command::Put { paths, json } => {
@@ -143,6 +161,48 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Work {
+            until_idle,
+            concurrency,
+        } => {
+            let options = WorkerOptions {
+                concurrency,
+                ..WorkerOptions::default()
+            };
+            let worker = Worker::new(twinstore.clone(), options);
+            if until_idle {
+                let ran = worker.run_until_idle().await?;
+                eprintln!("{ran} jobs run; none is due now");
+            } else {
+                let shutdown = CancellationToken::new();
+                tokio::spawn(cancel_on_signal(shutdown.clone()));
+                worker.run(shutdown).await;
+            }
+        }
+        Command::Status { json } => {
+            let status = twinstore.status().await?;
+            output::status(&status, json)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Cancels `token` on Ctrl-C or SIGTERM, so that work in progress can finish.
+async fn cancel_on_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let sigterm = async {
+        match &mut terminate {
+            Some(signal) => {
+                signal.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = sigterm => {}
+    }
+    token.cancel();
 }

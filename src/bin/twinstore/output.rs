@@ -2,6 +2,7 @@
 
 use std::io::Write;
 
+use twinstore::engine::Status;
 use twinstore::{FileRecord, StorageHealth};
 
 /// Prints one stored file.
@@ -76,6 +77,51 @@ pub fn health(health: &StorageHealth, json: bool) -> anyhow::Result<()> {
             write!(out, "  {error}")?;
         }
         writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// Prints the status report.
+pub fn status(status: &Status, json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(status)?)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "roles      primary={} backup={}",
+        status.roles.primary, status.roles.backup
+    )?;
+    let copies = &status.copies;
+    writeln!(
+        out,
+        "copies     stored={} pending={} failed={} deleted={}",
+        copies.stored, copies.pending, copies.failed, copies.deleted
+    )?;
+    if let Some(age) = status.oldest_pending_age_secs {
+        writeln!(out, "backlog    oldest pending copy waited {age} s")?;
+    }
+    let jobs = &status.jobs;
+    writeln!(
+        out,
+        "jobs       queued={} running={} done={} failed={}",
+        jobs.queued, jobs.running, jobs.done, jobs.failed
+    )?;
+    if let Some(migration) = &status.migration {
+        writeln!(
+            out,
+            "migration  to {} as {} since {}",
+            migration.target, migration.role, migration.started_at
+        )?;
+    }
+    for job in &status.failing_jobs {
+        let error = job.last_error.as_deref().unwrap_or_default();
+        writeln!(
+            out,
+            "failing    {} (attempt {}): {error}",
+            job.key, job.attempts
+        )?;
     }
     Ok(())
 }
