@@ -296,15 +296,4 @@ mod tests {
         assert!(catalog.stored_bytes_by_store().await.unwrap().is_empty());
         stored_bytes_count_only_stored_copies(&catalog).await;
     }
-
-    /// The same checks on PostgreSQL, against an empty database named by
-    /// `TWINSTORE_TEST_POSTGRES_URL`.
-    #[tokio::test]
-    #[ignore = "needs an empty PostgreSQL database in TWINSTORE_TEST_POSTGRES_URL"]
-    async fn postgres_usage_and_stored_bytes() {
-        let url = std::env::var("TWINSTORE_TEST_POSTGRES_URL").unwrap();
-        let catalog = catalog_at(&url).await;
-        usage_adds_up_per_store_and_day(&catalog).await;
-        stored_bytes_count_only_stored_copies(&catalog).await;
-    }
 }
