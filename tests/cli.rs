@@ -226,3 +226,29 @@ fn the_guide_environment_sends_backups_to_s3_and_never_logs_the_secret() {
         );
     }
 }
+
+#[test]
+fn verify_and_repair_exit_codes_follow_what_they_find() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), b"hello twin").unwrap();
+    let put = twinstore(dir.path(), &["put", "a.txt", "--json"], &[]);
+    let id = json_lines(&put)[0]["id"].as_str().unwrap().to_owned();
+
+    assert!(twinstore(dir.path(), &["verify"], &[]).status.success());
+
+    let backup_object = dir.path().join(format!("twinstore-data/backup/files/{id}"));
+    std::fs::remove_file(&backup_object).unwrap();
+    let verify = twinstore(dir.path(), &["verify", "--json"], &[]);
+    assert_eq!(verify.status.code(), Some(1));
+    let report: Value = serde_json::from_str(&stdout(&verify)).unwrap();
+    assert_eq!(report["missing"][0]["fileId"], id.as_str());
+
+    let repair = twinstore(dir.path(), &["repair"], &[]);
+    assert!(repair.status.success(), "{}", stdout(&repair));
+    assert_eq!(std::fs::read(&backup_object).unwrap(), b"hello twin");
+    assert!(
+        twinstore(dir.path(), &["verify", "--deep"], &[])
+            .status
+            .success()
+    );
+}

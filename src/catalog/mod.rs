@@ -307,25 +307,6 @@ impl Catalog {
         Ok(())
     }
 
-    /// The ids of files after `after` (in id order), up to `limit`: for walking every
-    /// file in pages.
-    pub async fn file_ids_after(
-        &self,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<String>, CatalogError> {
-        let rows = sqlx::query("SELECT id FROM file WHERE id > $1 ORDER BY id LIMIT $2")
-            .bind(after.unwrap_or(""))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|source| CatalogError::Query {
-                operation: "walk files",
-                source,
-            })?;
-        rows.iter().map(|row| column(row, "id")).collect()
-    }
-
     /// Copies by state, and the creation time of the oldest pending one.
     pub async fn copy_backlog(&self) -> Result<CopyBacklog, CatalogError> {
         let query_error = |source| CatalogError::Query {
@@ -479,6 +460,97 @@ impl Catalog {
             .map_err(query_error("delete a file"))?;
         tx.commit().await.map_err(query_error("commit a delete"))?;
         Ok(deleted.rows_affected() > 0)
+    }
+
+    /// Up to `limit` files with ids after `after`, in id order, with their copies: for
+    /// walking every file in pages (ids are UUIDv7, so new files come last).
+    pub async fn files_after(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<FileRecord>, CatalogError> {
+        let query_error = |source| CatalogError::Query {
+            operation: "walk files",
+            source,
+        };
+        let after = after.unwrap_or("");
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {FILE_COLUMNS} FROM file WHERE id > $1 ORDER BY id LIMIT $2"
+        )))
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error)?;
+        let mut files = rows
+            .iter()
+            .map(file_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(last) = files.last() else {
+            return Ok(files);
+        };
+
+        let copy_rows = sqlx::query(
+            "SELECT file_id, store, object_key, url, state, checksum, etag, last_error, attempts,
+                    verified_at
+             FROM file_copy WHERE file_id > $1 AND file_id <= $2 ORDER BY file_id, created_at",
+        )
+        .bind(after)
+        .bind(&last.id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error)?;
+        let mut by_file: std::collections::HashMap<String, Vec<CopyRecord>> = Default::default();
+        for row in &copy_rows {
+            let file_id: String = column(row, "file_id")?;
+            by_file
+                .entry(file_id)
+                .or_default()
+                .push(copy_from_row(row)?);
+        }
+        for file in &mut files {
+            file.copies = by_file.remove(&file.id).unwrap_or_default();
+        }
+        Ok(files)
+    }
+
+    /// Records that the copy of `file_id` in `store` was read and matched its checksum.
+    pub async fn mark_copy_verified(&self, file_id: &str, store: &str) -> Result<(), CatalogError> {
+        sqlx::query("UPDATE file_copy SET verified_at = $1 WHERE file_id = $2 AND store = $3")
+            .bind(to_text(now()))
+            .bind(file_id)
+            .bind(store)
+            .execute(&self.pool)
+            .await
+            .map_err(|source| CatalogError::Query {
+                operation: "record a verification",
+                source,
+            })?;
+        Ok(())
+    }
+
+    /// How many files the catalog holds.
+    pub async fn file_count(&self) -> Result<u64, CatalogError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM file")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|source| CatalogError::Query {
+                operation: "count files",
+                source,
+            })?;
+        Ok(column::<i64>(&row, "n")? as u64)
+    }
+
+    /// The names of stores that hold at least one copy not deleted.
+    pub async fn stores_with_copies(&self) -> Result<Vec<String>, CatalogError> {
+        let rows = sqlx::query("SELECT DISTINCT store FROM file_copy WHERE state <> 'deleted'")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|source| CatalogError::Query {
+                operation: "list stores",
+                source,
+            })?;
+        rows.iter().map(|row| column(row, "store")).collect()
     }
 
     async fn copies_of(&self, file_id: &str) -> Result<Vec<CopyRecord>, CatalogError> {

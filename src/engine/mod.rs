@@ -6,8 +6,10 @@
 mod digest;
 mod put;
 mod read;
+mod repair;
 mod replicate;
 mod status;
+mod verify;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -17,7 +19,9 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 pub use read::{FileReader, ReadOptions};
+pub use repair::{RepairOptions, RepairReport};
 pub use status::Status;
+pub use verify::{CopyProblem, Orphan, Progress, StoreProblem, VerifyReport};
 pub use worker::{Worker, WorkerOptions};
 
 use crate::catalog::{Catalog, CopyState, FilePage, FileRecord, Roles};

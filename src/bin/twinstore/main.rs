@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
-use twinstore::engine::{Worker, WorkerOptions};
+use twinstore::engine::{RepairOptions, Worker, WorkerOptions};
 use twinstore::{Config, Twinstore};
 
 /// Keeps every file in a primary and a backup store, with a SQL catalog of both copies.
@@ -83,6 +83,30 @@ enum Command {
         /// Jobs run at once.
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
+    },
+    /// Check every copy against the catalog; exits 1 when anything is wrong.
+    Verify {
+        /// Read and hash every copy, instead of comparing what the stores list.
+        #[arg(long)]
+        deep: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore missing or wrong copies from good ones; exits 1 when some remain.
+    Repair {
+        /// Only show what would be done.
+        #[arg(long)]
+        dry_run: bool,
+        /// Verify deeply first (read and hash every copy).
+        #[arg(long)]
+        deep: bool,
+        /// Also remove objects that no file refers to.
+        #[arg(long)]
+        delete_orphans: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Show the replication backlog, jobs and store roles.
     Status {
@@ -177,6 +201,38 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(cancel_on_signal(shutdown.clone()));
                 worker.run(shutdown).await;
+            }
+        }
+        Command::Verify { deep, json } => {
+            let bar = output::progress_bar("verifying");
+            let report = twinstore
+                .verify(deep, &|p| output::advance(&bar, p))
+                .await?;
+            bar.finish_and_clear();
+            output::verify(&report, json)?;
+            if !report.is_clean() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Repair {
+            dry_run,
+            deep,
+            delete_orphans,
+            json,
+        } => {
+            let options = RepairOptions {
+                deep,
+                dry_run,
+                delete_orphans,
+            };
+            let bar = output::progress_bar("verifying");
+            let report = twinstore
+                .repair(options, &|p| output::advance(&bar, p))
+                .await?;
+            bar.finish_and_clear();
+            output::repair(&report, json)?;
+            if !report.is_complete() {
+                return Ok(ExitCode::FAILURE);
             }
         }
         Command::Status { json } => {

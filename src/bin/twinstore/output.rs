@@ -2,7 +2,8 @@
 
 use std::io::Write;
 
-use twinstore::engine::Status;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use twinstore::engine::{Progress, RepairReport, Status, VerifyReport};
 use twinstore::{FileRecord, StorageHealth};
 
 /// Prints one stored file.
@@ -123,5 +124,117 @@ pub fn status(status: &Status, json: bool) -> anyhow::Result<()> {
             job.key, job.attempts
         )?;
     }
+    Ok(())
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal.
+pub fn progress_bar(message: &'static str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let style = ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} files ({eta})")
+        .expect("the template is valid")
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_message(message);
+    bar
+}
+
+/// Moves a progress bar to `progress`.
+pub fn advance(bar: &ProgressBar, progress: Progress) {
+    bar.set_length(progress.total);
+    bar.set_position(progress.done);
+}
+
+/// Prints a verification report.
+pub fn verify(report: &VerifyReport, json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(report)?)?;
+        return Ok(());
+    }
+    let mode = if report.deep { "deep" } else { "fast" };
+    writeln!(
+        out,
+        "{mode} verify: {} files, {} copies checked, {} ok, {} pending",
+        report.files, report.copies_checked, report.copies_ok, report.copies_pending
+    )?;
+    for problem in &report.missing {
+        writeln!(
+            out,
+            "missing     {} {} ({})",
+            problem.store, problem.key, problem.reason
+        )?;
+    }
+    for problem in &report.mismatched {
+        writeln!(
+            out,
+            "mismatched  {} {} ({})",
+            problem.store, problem.key, problem.reason
+        )?;
+    }
+    for orphan in &report.orphans {
+        writeln!(
+            out,
+            "orphan      {} {} ({} bytes)",
+            orphan.store, orphan.key, orphan.size
+        )?;
+    }
+    for file_id in &report.unrecoverable {
+        writeln!(out, "no good copy of file {file_id}")?;
+    }
+    for store in &report.unreachable {
+        writeln!(out, "unreachable {}: {}", store.store, store.error)?;
+    }
+    if report.is_clean() {
+        writeln!(out, "all copies verified")?;
+    }
+    Ok(())
+}
+
+/// Prints a repair report.
+pub fn repair(report: &RepairReport, json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(report)?)?;
+        return Ok(());
+    }
+    let verb = if report.dry_run {
+        "would restore"
+    } else {
+        "restored"
+    };
+    for copy in &report.restored {
+        writeln!(out, "{verb} {} {} ({})", copy.store, copy.key, copy.reason)?;
+    }
+    for copy in &report.failed {
+        writeln!(
+            out,
+            "FAILED to restore {} {}: {}",
+            copy.store, copy.key, copy.reason
+        )?;
+    }
+    let verb = if report.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    for orphan in &report.orphans_deleted {
+        writeln!(out, "{verb} orphan {} {}", orphan.store, orphan.key)?;
+    }
+    let left = report.verify.orphans.len() - report.orphans_deleted.len();
+    if left > 0 {
+        writeln!(
+            out,
+            "{left} orphans kept (use --delete-orphans to remove them)"
+        )?;
+    }
+    writeln!(
+        out,
+        "{} copies restored, {} failed",
+        report.restored.len(),
+        report.failed.len()
+    )?;
     Ok(())
 }

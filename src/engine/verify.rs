@@ -1,0 +1,286 @@
+//! Verification: every copy of every file checked against the catalog.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::Twinstore;
+use crate::catalog::{CopyRecord, CopyState, FileRecord};
+use crate::error::Result;
+use crate::store::{ObjectInfo, Store};
+
+/// Files read from the catalog per query while walking it.
+pub(super) const PAGE: u32 = 500;
+
+/// Prefix under which original objects live in every store.
+const FILES_PREFIX: &str = "files/";
+
+/// What a verification found.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyReport {
+    /// Whether bytes were read and hashed (deep) or only metadata compared (fast).
+    pub deep: bool,
+    /// Files checked.
+    pub files: u64,
+    /// Copies recorded `stored` that were checked.
+    pub copies_checked: u64,
+    /// Copies that matched.
+    pub copies_ok: u64,
+    /// Copies still `pending` (waiting for replication).
+    pub copies_pending: u64,
+    /// Stored copies whose object is missing from its store.
+    pub missing: Vec<CopyProblem>,
+    /// Stored copies whose object differs from the catalog's record.
+    pub mismatched: Vec<CopyProblem>,
+    /// Objects in a store that no copy in the catalog refers to.
+    pub orphans: Vec<Orphan>,
+    /// Files with no copy that verified.
+    pub unrecoverable: Vec<String>,
+    /// Stores that could not be listed; their copies were not checked.
+    pub unreachable: Vec<StoreProblem>,
+}
+
+impl VerifyReport {
+    /// Whether nothing is wrong.
+    pub fn is_clean(&self) -> bool {
+        self.missing.is_empty()
+            && self.mismatched.is_empty()
+            && self.orphans.is_empty()
+            && self.unrecoverable.is_empty()
+            && self.unreachable.is_empty()
+    }
+}
+
+/// A copy that failed verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyProblem {
+    /// The file.
+    pub file_id: String,
+    /// The store holding the copy.
+    pub store: String,
+    /// The object key.
+    pub key: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// An object that no copy refers to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Orphan {
+    /// The store.
+    pub store: String,
+    /// The object key.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// A store that could not be checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoreProblem {
+    /// The store.
+    pub store: String,
+    /// Why.
+    pub error: String,
+}
+
+/// Progress of a long operation, for a progress bar.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Files done.
+    pub done: u64,
+    /// Files to do in all (as counted at the start).
+    pub total: u64,
+}
+
+impl Twinstore {
+    /// Checks every copy of every file against the catalog.
+    ///
+    /// Fast mode compares what each store lists (size, and the entity tag recorded at
+    /// write time, which changes when an object is rewritten); deep mode also reads
+    /// every stored copy and compares its SHA-256. Objects under `files/` that no copy
+    /// refers to are orphans. Files created after the check began are left out, so an
+    /// upload in flight is not taken for a missing copy.
+    pub async fn verify(&self, deep: bool, progress: &dyn Fn(Progress)) -> Result<VerifyReport> {
+        let started: DateTime<Utc> = crate::catalog::now();
+        let mut report = VerifyReport {
+            deep,
+            ..VerifyReport::default()
+        };
+        let total = self.catalog.file_count().await?;
+
+        let mut listings = HashMap::new();
+        for name in self.stores_in_use().await? {
+            match list_all(self.stores[&name].as_ref()).await {
+                Ok(listing) => {
+                    listings.insert(name, listing);
+                }
+                Err(error) => report.unreachable.push(StoreProblem { store: name, error }),
+            }
+        }
+
+        let mut after: Option<String> = None;
+        loop {
+            let files = self.catalog.files_after(after.as_deref(), PAGE).await?;
+            let Some(last) = files.last() else { break };
+            after = Some(last.id.clone());
+
+            for file in files.iter().filter(|file| file.created_at <= started) {
+                self.verify_file(file, deep, &mut listings, &mut report)
+                    .await?;
+                report.files += 1;
+                progress(Progress {
+                    done: report.files,
+                    total: total.max(report.files),
+                });
+            }
+        }
+
+        for (store, listing) in listings {
+            for (key, info) in listing {
+                let file_id = key.strip_prefix(FILES_PREFIX).unwrap_or(&key);
+                // A file written after the check began is not an orphan.
+                if self
+                    .catalog
+                    .file(file_id)
+                    .await?
+                    .is_some_and(|f| f.created_at > started)
+                {
+                    continue;
+                }
+                report.orphans.push(Orphan {
+                    store: store.clone(),
+                    key,
+                    size: info.size,
+                });
+            }
+        }
+        report
+            .orphans
+            .sort_by(|a, b| (&a.store, &a.key).cmp(&(&b.store, &b.key)));
+        Ok(report)
+    }
+
+    /// Checks one file's copies; each key seen is taken out of its store's listing, so
+    /// that what remains are orphans.
+    async fn verify_file(
+        &self,
+        file: &FileRecord,
+        deep: bool,
+        listings: &mut HashMap<String, HashMap<String, ObjectInfo>>,
+        report: &mut VerifyReport,
+    ) -> Result<()> {
+        let mut good_copies = 0;
+        for copy in &file.copies {
+            let listed = listings
+                .get_mut(&copy.store)
+                .map(|listing| listing.remove(&copy.key));
+            match copy.state {
+                CopyState::Stored => {}
+                CopyState::Pending => {
+                    report.copies_pending += 1;
+                    continue;
+                }
+                CopyState::Failed | CopyState::Deleted => continue,
+            }
+            // A copy in a store that could not be listed is neither good nor bad.
+            let Some(listed) = listed else { continue };
+            report.copies_checked += 1;
+
+            let problem = |reason: String| CopyProblem {
+                file_id: file.id.clone(),
+                store: copy.store.clone(),
+                key: copy.key.clone(),
+                reason,
+            };
+            let Some(info) = listed else {
+                report
+                    .missing
+                    .push(problem("the object is missing".to_owned()));
+                continue;
+            };
+            let verdict = match fast_check(file, copy, &info) {
+                Err(reason) => Err(reason),
+                Ok(()) if deep => self.hash_copy(file, copy).await,
+                Ok(()) => Ok(()),
+            };
+            match verdict {
+                Ok(()) => {
+                    report.copies_ok += 1;
+                    good_copies += 1;
+                    if deep {
+                        self.catalog
+                            .mark_copy_verified(&file.id, &copy.store)
+                            .await?;
+                    }
+                }
+                Err(reason) => report.mismatched.push(problem(reason)),
+            }
+        }
+
+        let checked_any = file.copies.iter().any(|c| listings.contains_key(&c.store));
+        if good_copies == 0 && checked_any {
+            report.unrecoverable.push(file.id.clone());
+        }
+        Ok(())
+    }
+
+    /// Reads a copy whole and compares its SHA-256 with the file's.
+    async fn hash_copy(&self, file: &FileRecord, copy: &CopyRecord) -> Result<(), String> {
+        let store = self
+            .store_of(file, &copy.store)
+            .map_err(|err| err.to_string())?;
+        let object = store
+            .get(&copy.key, None)
+            .await
+            .map_err(|err| err.to_string())?;
+        let mut hasher = Sha256::new();
+        let mut body = object.body;
+        while let Some(chunk) = body.next().await {
+            hasher.update(&chunk.map_err(|err| format!("reading failed: {err}"))?);
+        }
+        let actual = hex::encode(hasher.finalize());
+        if actual == file.sha256 {
+            Ok(())
+        } else {
+            Err(format!("SHA-256 is {actual}, expected {}", file.sha256))
+        }
+    }
+
+    /// The stores that hold a role or any copy.
+    pub(super) async fn stores_in_use(&self) -> Result<BTreeSet<String>> {
+        let roles = self.refresh_roles().await?;
+        let mut names = BTreeSet::from([roles.primary, roles.backup]);
+        names.extend(self.catalog.stores_with_copies().await?);
+        names.retain(|name| self.stores.contains_key(name));
+        Ok(names)
+    }
+}
+
+/// Compares what a store lists with the catalog: size, and the entity tag when both
+/// are known.
+fn fast_check(file: &FileRecord, copy: &CopyRecord, info: &ObjectInfo) -> Result<(), String> {
+    if info.size != file.size {
+        return Err(format!("size is {}, expected {}", info.size, file.size));
+    }
+    if let (Some(recorded), Some(listed)) = (&copy.etag, &info.etag)
+        && recorded != listed
+    {
+        return Err("the object was rewritten (its entity tag changed)".to_owned());
+    }
+    Ok(())
+}
+
+async fn list_all(store: &dyn Store) -> Result<HashMap<String, ObjectInfo>, String> {
+    store
+        .list(FILES_PREFIX)
+        .map_ok(|info| (info.key.clone(), info))
+        .try_collect()
+        .await
+        .map_err(|err| crate::store::error_chain(&err))
+}
