@@ -79,6 +79,13 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The request cannot be carried out as asked.
+    #[error("{message}")]
+    Invalid {
+        /// What is wrong.
+        message: String,
+    },
+
     /// Some copies could not be removed; they stay recorded so that `rm` can be re-run.
     #[error("file {id} was not removed from every store ({reasons})")]
     IncompleteDelete {

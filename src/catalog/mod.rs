@@ -529,6 +529,34 @@ impl Catalog {
         Ok(())
     }
 
+    /// Points every file's `url` and `backupUrl` at its copies in the stores that hold
+    /// the roles, where it has such copies.
+    pub async fn point_urls_at(&self, roles: &Roles) -> Result<(), CatalogError> {
+        let query_error = |source| CatalogError::Query {
+            operation: "update URLs",
+            source,
+        };
+        sqlx::query(
+            "UPDATE file SET url = (SELECT c.url FROM file_copy c
+                                    WHERE c.file_id = file.id AND c.store = $1)
+             WHERE EXISTS (SELECT 1 FROM file_copy c WHERE c.file_id = file.id AND c.store = $2)",
+        )
+        .bind(&roles.primary)
+        .bind(&roles.primary)
+        .execute(&self.pool)
+        .await
+        .map_err(query_error)?;
+        sqlx::query(
+            r#"UPDATE file SET "backupUrl" = (SELECT c.url FROM file_copy c
+                                              WHERE c.file_id = file.id AND c.store = $1)"#,
+        )
+        .bind(&roles.backup)
+        .execute(&self.pool)
+        .await
+        .map_err(query_error)?;
+        Ok(())
+    }
+
     /// How many files the catalog holds.
     pub async fn file_count(&self) -> Result<u64, CatalogError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM file")

@@ -4,6 +4,7 @@
 //! over it.
 
 mod digest;
+mod migrate;
 mod put;
 mod read;
 mod repair;
@@ -18,6 +19,7 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 use tracing::{info, warn};
 
+pub use migrate::{MigrateOptions, MigrateReport, MigrationPlan, Role};
 pub use read::{FileReader, ReadOptions};
 pub use repair::{RepairOptions, RepairReport};
 pub use status::Status;

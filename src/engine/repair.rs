@@ -49,7 +49,7 @@ impl Twinstore {
     pub async fn repair(
         &self,
         options: RepairOptions,
-        progress: &dyn Fn(Progress),
+        progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<RepairReport> {
         let verify = self.verify(options.deep, progress).await?;
         let mut report = RepairReport {

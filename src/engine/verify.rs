@@ -106,7 +106,11 @@ impl Twinstore {
     /// every stored copy and compares its SHA-256. Objects under `files/` that no copy
     /// refers to are orphans. Files created after the check began are left out, so an
     /// upload in flight is not taken for a missing copy.
-    pub async fn verify(&self, deep: bool, progress: &dyn Fn(Progress)) -> Result<VerifyReport> {
+    pub async fn verify(
+        &self,
+        deep: bool,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<VerifyReport> {
         let started: DateTime<Utc> = crate::catalog::now();
         let mut report = VerifyReport {
             deep,
@@ -231,7 +235,11 @@ impl Twinstore {
     }
 
     /// Reads a copy whole and compares its SHA-256 with the file's.
-    async fn hash_copy(&self, file: &FileRecord, copy: &CopyRecord) -> Result<(), String> {
+    pub(super) async fn hash_copy(
+        &self,
+        file: &FileRecord,
+        copy: &CopyRecord,
+    ) -> Result<(), String> {
         let store = self
             .store_of(file, &copy.store)
             .map_err(|err| err.to_string())?;

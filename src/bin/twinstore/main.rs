@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
-use twinstore::engine::{RepairOptions, Worker, WorkerOptions};
+use twinstore::engine::{MigrateOptions, RepairOptions, Role, Worker, WorkerOptions};
 use twinstore::{Config, Twinstore};
 
 /// Keeps every file in a primary and a backup store, with a SQL catalog of both copies.
@@ -108,12 +108,46 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Copy every file to another store, verify each copy, then switch the role.
+    Migrate {
+        /// The store to move to (its name in the configuration).
+        #[arg(long, value_name = "STORE")]
+        to: String,
+        /// The role the store takes.
+        #[arg(long, value_enum, default_value_t = RoleArg::Primary)]
+        role: RoleArg,
+        /// Only show counts, bytes and the estimated cost.
+        #[arg(long)]
+        dry_run: bool,
+        /// Files copied at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the replication backlog, jobs and store roles.
     Status {
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A store role, on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum RoleArg {
+    Primary,
+    Backup,
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Primary => Role::Primary,
+            RoleArg::Backup => Role::Backup,
+        }
+    }
 }
 
 #[tokio::main]
@@ -232,6 +266,33 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bar.finish_and_clear();
             output::repair(&report, json)?;
             if !report.is_complete() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Migrate {
+            to,
+            role,
+            dry_run,
+            concurrency,
+            json,
+        } => {
+            let plan = twinstore.plan_migration(&to, role.into()).await?;
+            output::migration_plan(&plan, json)?;
+            if dry_run {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let options = MigrateOptions {
+                to,
+                role: role.into(),
+                concurrency,
+            };
+            let bar = output::progress_bar("migrating");
+            let report = twinstore
+                .migrate(&options, &|p| output::advance(&bar, p))
+                .await?;
+            bar.finish_and_clear();
+            output::migration(&report, json)?;
+            if report.roles.is_none() {
                 return Ok(ExitCode::FAILURE);
             }
         }

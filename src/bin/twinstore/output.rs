@@ -3,7 +3,9 @@
 use std::io::Write;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use twinstore::engine::{Progress, RepairReport, Status, VerifyReport};
+use twinstore::engine::{
+    MigrateReport, MigrationPlan, Progress, RepairReport, Status, VerifyReport,
+};
 use twinstore::{FileRecord, StorageHealth};
 
 /// Prints one stored file.
@@ -236,5 +238,58 @@ pub fn repair(report: &RepairReport, json: bool) -> anyhow::Result<()> {
         report.restored.len(),
         report.failed.len()
     )?;
+    Ok(())
+}
+
+/// Prints what a migration will do.
+pub fn migration_plan(plan: &MigrationPlan, json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(plan)?)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "migrate {} from {} to {}: {} of {} files to copy, {} bytes",
+        plan.role.as_str(),
+        plan.from,
+        plan.to,
+        plan.files_to_copy,
+        plan.files,
+        plan.bytes_to_copy
+    )?;
+    if let Some(estimate) = &plan.estimate {
+        writeln!(
+            out,
+            "estimated cost of the copy: ${:.4}",
+            estimate.total_usd
+        )?;
+    }
+    Ok(())
+}
+
+/// Prints what a migration did.
+pub fn migration(report: &MigrateReport, json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(report)?)?;
+        return Ok(());
+    }
+    writeln!(out, "{} copies made and verified", report.copied)?;
+    for copy in &report.failed {
+        writeln!(
+            out,
+            "FAILED {} {}: {}",
+            copy.store, copy.file_id, copy.reason
+        )?;
+    }
+    match &report.roles {
+        Some(roles) => writeln!(
+            out,
+            "roles now primary={} backup={}",
+            roles.primary, roles.backup
+        )?,
+        None => writeln!(out, "roles unchanged; run migrate again to resume")?,
+    }
     Ok(())
 }
