@@ -28,11 +28,7 @@ pub fn sanitize_display_name(raw: &str) -> String {
         }
         name.push(c);
     }
-    if name.is_empty() {
-        FALLBACK_NAME.to_owned()
-    } else {
-        name
-    }
+    if name.is_empty() { FALLBACK_NAME.to_owned() } else { name }
 }
 
 /// The object key of a file's original bytes: derived from its id alone.
@@ -47,10 +43,7 @@ mod tests {
     #[test]
     fn path_components_are_dropped() {
         assert_eq!(sanitize_display_name("../../etc/passwd"), "passwd");
-        assert_eq!(
-            sanitize_display_name("C:\\Users\\me\\report.pdf"),
-            "report.pdf"
-        );
+        assert_eq!(sanitize_display_name("C:\\Users\\me\\report.pdf"), "report.pdf");
         assert_eq!(sanitize_display_name("a/b/c.txt"), "c.txt");
     }
 
@@ -64,10 +57,7 @@ mod tests {
 
     #[test]
     fn control_characters_are_removed() {
-        assert_eq!(
-            sanitize_display_name("evil\r\nname\u{0}.txt"),
-            "evilname.txt"
-        );
+        assert_eq!(sanitize_display_name("evil\r\nname\u{0}.txt"), "evilname.txt");
         assert_eq!(sanitize_display_name("bell\u{7}.png"), "bell.png");
     }
 

@@ -38,10 +38,7 @@ fn stderr(output: &Output) -> String {
 }
 
 fn json_lines(output: &Output) -> Vec<Value> {
-    stdout(output)
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
+    stdout(output).lines().map(|line| serde_json::from_str(line).unwrap()).collect()
 }
 
 #[test]
@@ -67,43 +64,23 @@ fn put_get_url_ls_rm_on_the_embedded_default() {
         "createdAt",
         "copies",
     ] {
-        assert!(
-            records[0].get(field).is_some(),
-            "missing {field}: {}",
-            records[0]
-        );
+        assert!(records[0].get(field).is_some(), "missing {field}: {}", records[0]);
     }
     assert_eq!(records[0]["sha256"], sha256(&data));
     assert_eq!(records[1]["size"], 0);
     assert_eq!(records[1]["sha256"], sha256(b""));
-    assert!(
-        stderr(&put).contains("file stored redundantly"),
-        "{}",
-        stderr(&put)
-    );
+    assert!(stderr(&put).contains("file stored redundantly"), "{}", stderr(&put));
 
     let id = records[0]["id"].as_str().unwrap();
-    assert!(
-        dir.path()
-            .join(format!("twinstore-data/primary/files/{id}"))
-            .is_file()
-    );
-    assert!(
-        dir.path()
-            .join(format!("twinstore-data/backup/files/{id}"))
-            .is_file()
-    );
+    assert!(dir.path().join(format!("twinstore-data/primary/files/{id}")).is_file());
+    assert!(dir.path().join(format!("twinstore-data/backup/files/{id}")).is_file());
 
     let get = twinstore(dir.path(), &["get", id, "-o", "copy.png"], &[]);
     assert!(get.status.success(), "{}", stderr(&get));
     assert!(std::fs::read(dir.path().join("copy.png")).unwrap() == data);
 
     let url = twinstore(dir.path(), &["url", id, "--prefer-backup"], &[]);
-    assert!(
-        stdout(&url).trim().starts_with("file://"),
-        "{}",
-        stdout(&url)
-    );
+    assert!(stdout(&url).trim().starts_with("file://"), "{}", stdout(&url));
     assert!(stdout(&url).contains("/backup/files/"), "{}", stdout(&url));
 
     let ls = twinstore(dir.path(), &["ls", "--json"], &[]);
@@ -113,20 +90,9 @@ fn put_get_url_ls_rm_on_the_embedded_default() {
 
     let rm = twinstore(dir.path(), &["rm", id], &[]);
     assert!(rm.status.success(), "{}", stderr(&rm));
-    assert!(
-        !dir.path()
-            .join(format!("twinstore-data/primary/files/{id}"))
-            .exists()
-    );
-    assert!(
-        !dir.path()
-            .join(format!("twinstore-data/backup/files/{id}"))
-            .exists()
-    );
-    assert_eq!(
-        json_lines(&twinstore(dir.path(), &["ls", "--json"], &[])).len(),
-        1
-    );
+    assert!(!dir.path().join(format!("twinstore-data/primary/files/{id}")).exists());
+    assert!(!dir.path().join(format!("twinstore-data/backup/files/{id}")).exists());
+    assert_eq!(json_lines(&twinstore(dir.path(), &["ls", "--json"], &[])).len(), 1);
 }
 
 #[test]
@@ -138,10 +104,7 @@ fn bad_input_gives_one_clear_line_and_stores_nothing() {
         (vec!["put", "no-such-file.bin"], "no-such-file.bin"),
         (vec!["put", "a-folder"], "not a regular file"),
         (vec!["put", "missing-dir/x.bin"], "missing-dir/x.bin"),
-        (
-            vec!["get", "00000000-0000-0000-0000-000000000000"],
-            "no file with id",
-        ),
+        (vec!["get", "00000000-0000-0000-0000-000000000000"], "no file with id"),
         (vec!["rm", "not-an-id"], "no file with id"),
     ] {
         let output = twinstore(dir.path(), &args, &[]);
@@ -211,19 +174,13 @@ fn the_guide_environment_sends_backups_to_s3_and_never_logs_the_secret() {
     let record = &json_lines(&put)[0];
     assert_eq!(record["contentType"], "application/pdf");
     let backup_url = record["backupUrl"].as_str().unwrap();
-    assert!(
-        backup_url.starts_with(&format!("{endpoint}/backups/files/")),
-        "{backup_url}"
-    );
+    assert!(backup_url.starts_with(&format!("{endpoint}/backups/files/")), "{backup_url}");
     assert_eq!(record["copies"][1]["state"], "stored");
 
     let health = twinstore(dir.path(), &["health"], &env);
     for output in [&put, &health] {
         let all = format!("{}{}", stdout(output), stderr(output));
-        assert!(
-            !all.contains(Garage::secret_key()),
-            "the secret leaked into the output"
-        );
+        assert!(!all.contains(Garage::secret_key()), "the secret leaked into the output");
     }
 }
 
@@ -246,9 +203,33 @@ fn verify_and_repair_exit_codes_follow_what_they_find() {
     let repair = twinstore(dir.path(), &["repair"], &[]);
     assert!(repair.status.success(), "{}", stdout(&repair));
     assert_eq!(std::fs::read(&backup_object).unwrap(), b"hello twin");
-    assert!(
-        twinstore(dir.path(), &["verify", "--deep"], &[])
-            .status
-            .success()
-    );
+    assert!(twinstore(dir.path(), &["verify", "--deep"], &[]).status.success());
+}
+
+#[test]
+fn costs_count_what_was_stored_and_served_and_take_price_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("big.bin"), test_bytes(2 * 1024 * 1024, 30)).unwrap();
+    let put = twinstore(dir.path(), &["put", "big.bin", "--json"], &[]);
+    let id = json_lines(&put)[0]["id"].as_str().unwrap().to_owned();
+    assert!(twinstore(dir.path(), &["get", &id, "-o", "copy.bin"], &[]).status.success());
+
+    // Local disk has no list price: override it as if it cost $100 per GB-month.
+    std::fs::write(
+        dir.path().join("twinstore.toml"),
+        "[prices.primary]\nstorage_per_gb_month = 100.0\n",
+    )
+    .unwrap();
+    let costs = twinstore(dir.path(), &["--config", "twinstore.toml", "costs", "--json"], &[]);
+    assert!(costs.status.success(), "{}", stderr(&costs));
+    let report: Value = serde_json::from_str(&stdout(&costs)).unwrap();
+    let stores = report["stores"].as_array().unwrap();
+    let primary = stores.iter().find(|s| s["store"] == "primary").unwrap();
+    assert_eq!(primary["role"], "primary");
+    assert_eq!(primary["usage"]["bytesStored"], 2 * 1024 * 1024);
+    assert_eq!(primary["usage"]["egressBytes"], 2 * 1024 * 1024, "the get read it once");
+    let expected = 100.0 * 2.0 / 1024.0;
+    let total = primary["estimate"]["totalUsd"].as_f64().unwrap();
+    assert!((total - expected).abs() < 1e-6, "{total} vs {expected}");
+    assert!((report["monthlyUsd"].as_f64().unwrap() - expected).abs() < 1e-6);
 }

@@ -15,10 +15,7 @@ async fn put_with_both_stores_up_keeps_identical_copies() {
     let twinstore = setup.open().await;
     let data = test_bytes(20 * 1024 * 1024 + 3, 10);
 
-    let file = twinstore
-        .put("holiday.bin", body(&data, 1 << 16))
-        .await
-        .unwrap();
+    let file = twinstore.put("holiday.bin", body(&data, 1 << 16)).await.unwrap();
 
     assert_eq!(file.size, data.len() as u64);
     assert_eq!(file.sha256, sha256(&data));
@@ -27,32 +24,17 @@ async fn put_with_both_stores_up_keeps_identical_copies() {
         assert_eq!(copy.state, CopyState::Stored, "{copy:?}");
         assert_eq!(copy.checksum.as_deref(), Some(file.sha256.as_str()));
         let store = raw_store(&setup.config, &copy.store);
-        let stored = collect(store.get(&copy.key, None).await.unwrap().body)
-            .await
-            .unwrap();
-        assert!(
-            stored == data,
-            "the copy in {} differs from the original",
-            copy.store
-        );
+        let stored = collect(store.get(&copy.key, None).await.unwrap().body).await.unwrap();
+        assert!(stored == data, "the copy in {} differs from the original", copy.store);
     }
-    assert_eq!(
-        twinstore.file(&file.id).await.unwrap(),
-        file,
-        "the catalog holds the record"
-    );
+    assert_eq!(twinstore.file(&file.id).await.unwrap(), file, "the catalog holds the record");
 
     let rows = guide_query(twinstore.catalog()).await;
     assert_eq!(rows.len(), 1);
     let (name, url, backup_url, thumbnail_url) = &rows[0];
     assert_eq!(name, "holiday.bin");
     assert!(url.starts_with(&setup.primary.endpoint()), "{url}");
-    assert!(
-        backup_url
-            .as_ref()
-            .unwrap()
-            .starts_with(&setup.backup.endpoint())
-    );
+    assert!(backup_url.as_ref().unwrap().starts_with(&setup.backup.endpoint()));
     assert_eq!(thumbnail_url, &None);
 }
 
@@ -63,32 +45,17 @@ async fn put_with_the_backup_stopped_succeeds_with_a_pending_copy() {
     setup.backup.stop();
     let data = test_bytes(300_000, 11);
 
-    let file = twinstore
-        .put("report.pdf", body(&data, 65536))
-        .await
-        .unwrap();
+    let file = twinstore.put("report.pdf", body(&data, 65536)).await.unwrap();
 
     let primary = file.copy_in("garage-a").unwrap();
     let backup = file.copy_in("garage-b").unwrap();
     assert_eq!(primary.state, CopyState::Stored);
     assert_eq!(backup.state, CopyState::Pending);
-    assert!(
-        backup.last_error.as_ref().unwrap().contains("garage-b"),
-        "{backup:?}"
-    );
+    assert!(backup.last_error.as_ref().unwrap().contains("garage-b"), "{backup:?}");
 
     let recorded = twinstore.file(&file.id).await.unwrap();
-    assert_eq!(
-        recorded.copy_in("garage-b").unwrap().state,
-        CopyState::Pending
-    );
-    let stored = collect(
-        twinstore
-            .read(&file.id, ReadOptions::default())
-            .await
-            .unwrap()
-            .body,
-    );
+    assert_eq!(recorded.copy_in("garage-b").unwrap().state, CopyState::Pending);
+    let stored = collect(twinstore.read(&file.id, ReadOptions::default()).await.unwrap().body);
     assert_eq!(stored.await.unwrap(), data);
 }
 
@@ -100,23 +67,13 @@ async fn put_with_the_primary_stopped_fails_and_leaves_nothing() {
 
     for size in [1000, 12 * 1024 * 1024] {
         let data = test_bytes(size, 12);
-        let err = twinstore
-            .put("lost.bin", body(&data, 65536))
-            .await
-            .unwrap_err();
+        let err = twinstore.put("lost.bin", body(&data, 65536)).await.unwrap_err();
         assert!(matches!(err, Error::PrimaryFailed { .. }), "{err}");
     }
 
-    assert!(
-        twinstore.list(10, None).await.unwrap().files.is_empty(),
-        "no catalog row"
-    );
+    assert!(twinstore.list(10, None).await.unwrap().files.is_empty(), "no catalog row");
     let backup = raw_store(&setup.config, "garage-b");
-    assert_eq!(
-        keys_in(backup.as_ref()).await,
-        Vec::<String>::new(),
-        "no backup object"
-    );
+    assert_eq!(keys_in(backup.as_ref()).await, Vec::<String>::new(), "no backup object");
 }
 
 #[tokio::test]
@@ -124,16 +81,10 @@ async fn read_with_the_primary_stopped_gives_identical_bytes_from_the_backup() {
     let mut setup = TwoGarages::start();
     let twinstore = setup.open().await;
     let data = test_bytes(9 * 1024 * 1024, 13);
-    let file = twinstore
-        .put("video.mp4", body(&data, 1 << 16))
-        .await
-        .unwrap();
+    let file = twinstore.put("video.mp4", body(&data, 1 << 16)).await.unwrap();
     setup.primary.stop();
 
-    let reader = twinstore
-        .read(&file.id, ReadOptions::default())
-        .await
-        .unwrap();
+    let reader = twinstore.read(&file.id, ReadOptions::default()).await.unwrap();
     assert_eq!(reader.store, "garage-b");
     assert!(collect(reader.body).await.unwrap() == data);
 
@@ -142,10 +93,7 @@ async fn read_with_the_primary_stopped_gives_identical_bytes_from_the_backup() {
     assert_eq!(store, "garage-b");
     assert!(std::fs::read(&out).unwrap() == data);
 
-    let ranged = ReadOptions {
-        range: Some(100..200),
-        ..ReadOptions::default()
-    };
+    let ranged = ReadOptions { range: Some(100..200), ..ReadOptions::default() };
     let reader = twinstore.read(&file.id, ranged).await.unwrap();
     assert_eq!(collect(reader.body).await.unwrap(), &data[100..200]);
 }
@@ -155,31 +103,19 @@ async fn a_replaced_primary_object_is_passed_over_for_the_backup() {
     let setup = TwoGarages::start();
     let twinstore = setup.open().await;
     let data = test_bytes(500_000, 14);
-    let file = twinstore
-        .put("contract.pdf", body(&data, 65536))
-        .await
-        .unwrap();
+    let file = twinstore.put("contract.pdf", body(&data, 65536)).await.unwrap();
 
     // Same length, other bytes, written behind twinstore's back.
     let primary = raw_store(&setup.config, "garage-a");
     let corrupt = test_bytes(500_000, 99);
-    primary
-        .put(&file.copies[0].key, body(&corrupt, 65536))
-        .await
-        .unwrap();
+    primary.put(&file.copies[0].key, body(&corrupt, 65536)).await.unwrap();
 
-    let reader = twinstore
-        .read(&file.id, ReadOptions::default())
-        .await
-        .unwrap();
+    let reader = twinstore.read(&file.id, ReadOptions::default()).await.unwrap();
     assert_eq!(reader.store, "garage-b");
     assert!(collect(reader.body).await.unwrap() == data);
 
     let out = setup.dir.path().join("contract.pdf");
-    assert_eq!(
-        twinstore.download(&file.id, &out, false).await.unwrap(),
-        "garage-b"
-    );
+    assert_eq!(twinstore.download(&file.id, &out, false).await.unwrap(), "garage-b");
     assert!(std::fs::read(&out).unwrap() == data);
 }
 
@@ -188,38 +124,23 @@ async fn corrupted_bytes_are_caught_by_their_checksum() {
     let setup = TwoGarages::start();
     let twinstore = setup.open().await;
     let data = test_bytes(200_000, 15);
-    let file = twinstore
-        .put("notes.txt", body(&data, 65536))
-        .await
-        .unwrap();
+    let file = twinstore.put("notes.txt", body(&data, 65536)).await.unwrap();
 
     // Corrupt the primary and forget its entity tag, so that only the SHA-256 can tell.
     let primary = raw_store(&setup.config, "garage-a");
-    primary
-        .put(&file.copies[0].key, body(&test_bytes(200_000, 98), 65536))
-        .await
-        .unwrap();
+    primary.put(&file.copies[0].key, body(&test_bytes(200_000, 98), 65536)).await.unwrap();
     sqlx::query("UPDATE file_copy SET etag = NULL")
         .execute(twinstore.catalog().pool())
         .await
         .unwrap();
 
-    let reader = twinstore
-        .read(&file.id, ReadOptions::default())
-        .await
-        .unwrap();
+    let reader = twinstore.read(&file.id, ReadOptions::default()).await.unwrap();
     assert_eq!(reader.store, "garage-a");
     let err = collect(reader.body).await.unwrap_err();
-    assert!(
-        err.to_string().contains("SHA-256"),
-        "the stream ends in an error: {err}"
-    );
+    assert!(err.to_string().contains("SHA-256"), "the stream ends in an error: {err}");
 
     let out = setup.dir.path().join("notes.txt");
-    assert_eq!(
-        twinstore.download(&file.id, &out, false).await.unwrap(),
-        "garage-b"
-    );
+    assert_eq!(twinstore.download(&file.id, &out, false).await.unwrap(), "garage-b");
     assert!(std::fs::read(&out).unwrap() == data);
 }
 
@@ -232,29 +153,16 @@ async fn a_hung_primary_times_out_and_is_then_skipped() {
     setup.primary.pause();
 
     let started = Instant::now();
-    let reader = twinstore
-        .read(&file.id, ReadOptions::default())
-        .await
-        .unwrap();
+    let reader = twinstore.read(&file.id, ReadOptions::default()).await.unwrap();
     assert_eq!(reader.store, "garage-b");
     assert_eq!(collect(reader.body).await.unwrap(), data);
-    assert!(
-        started.elapsed() >= Duration::from_secs(2),
-        "it waited the first-byte timeout"
-    );
+    assert!(started.elapsed() >= Duration::from_secs(2), "it waited the first-byte timeout");
 
     // The circuit breaker now sends reads straight to the backup.
     let started = Instant::now();
-    let reader = twinstore
-        .read(&file.id, ReadOptions::default())
-        .await
-        .unwrap();
+    let reader = twinstore.read(&file.id, ReadOptions::default()).await.unwrap();
     assert_eq!(reader.store, "garage-b");
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
     setup.primary.resume();
 }
 
@@ -267,39 +175,15 @@ async fn file_url_gives_a_url_that_works_now() {
 
     let url = twinstore.file_url(&file.id, false).await.unwrap();
     assert!(url.starts_with(&setup.primary.endpoint()), "{url}");
-    assert_eq!(
-        reqwest::get(&url)
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap()
-            .as_ref(),
-        data
-    );
+    assert_eq!(reqwest::get(&url).await.unwrap().bytes().await.unwrap().as_ref(), data);
 
     let backup_url = twinstore.file_url(&file.id, true).await.unwrap();
-    assert!(
-        backup_url.starts_with(&setup.backup.endpoint()),
-        "{backup_url}"
-    );
+    assert!(backup_url.starts_with(&setup.backup.endpoint()), "{backup_url}");
 
     setup.primary.stop();
     let url = twinstore.file_url(&file.id, false).await.unwrap();
-    assert!(
-        url.starts_with(&setup.backup.endpoint()),
-        "failed over: {url}"
-    );
-    assert_eq!(
-        reqwest::get(&url)
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap()
-            .as_ref(),
-        data
-    );
+    assert!(url.starts_with(&setup.backup.endpoint()), "failed over: {url}");
+    assert_eq!(reqwest::get(&url).await.unwrap().bytes().await.unwrap().as_ref(), data);
 }
 
 #[tokio::test]
@@ -314,10 +198,7 @@ async fn remove_deletes_every_copy_and_then_the_row() {
         let store = raw_store(&setup.config, store);
         assert!(keys_in(store.as_ref()).await.is_empty());
     }
-    assert!(matches!(
-        twinstore.file(&file.id).await,
-        Err(Error::FileNotFound { .. })
-    ));
+    assert!(matches!(twinstore.file(&file.id).await, Err(Error::FileNotFound { .. })));
     assert!(guide_query(twinstore.catalog()).await.is_empty());
 }
 
@@ -325,19 +206,13 @@ async fn remove_deletes_every_copy_and_then_the_row() {
 async fn remove_with_a_store_down_keeps_the_row_until_it_can_finish() {
     let mut setup = TwoGarages::start();
     let twinstore = setup.open().await;
-    let file = twinstore
-        .put("keep.txt", body(b"still here", 4))
-        .await
-        .unwrap();
+    let file = twinstore.put("keep.txt", body(b"still here", 4)).await.unwrap();
     setup.backup.stop();
 
     let err = twinstore.remove(&file.id).await.unwrap_err();
     assert!(matches!(err, Error::IncompleteDelete { .. }), "{err}");
     let record = twinstore.file(&file.id).await.unwrap();
-    assert_eq!(
-        record.copy_in("garage-a").unwrap().state,
-        CopyState::Deleted
-    );
+    assert_eq!(record.copy_in("garage-a").unwrap().state, CopyState::Deleted);
     assert_eq!(record.copy_in("garage-b").unwrap().state, CopyState::Stored);
 }
 

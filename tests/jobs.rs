@@ -31,10 +31,7 @@ async fn pending_backups_land_by_themselves_once_the_backup_returns() {
     let mut files = Vec::new();
     for n in 0..100 {
         let data = test_bytes(1000 + n * 37, n as u64);
-        let file = twinstore
-            .put(&format!("f{n}.bin"), body(&data, 4096))
-            .await
-            .unwrap();
+        let file = twinstore.put(&format!("f{n}.bin"), body(&data, 4096)).await.unwrap();
         assert_eq!(file.copy_in("garage-b").unwrap().state, CopyState::Pending);
         files.push((file.id, data));
     }
@@ -50,19 +47,12 @@ async fn pending_backups_land_by_themselves_once_the_backup_returns() {
         async move { worker.run(shutdown).await }
     });
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(
-        twinstore.status().await.unwrap().copies.pending,
-        100,
-        "backup still down"
-    );
+    assert_eq!(twinstore.status().await.unwrap().copies.pending, 100, "backup still down");
 
     setup.backup.restart();
     let started = Instant::now();
     while twinstore.status().await.unwrap().copies.pending > 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "backlog not drained in 60 s"
-        );
+        assert!(started.elapsed() < Duration::from_secs(60), "backlog not drained in 60 s");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     shutdown.cancel();
@@ -74,9 +64,7 @@ async fn pending_backups_land_by_themselves_once_the_backup_returns() {
         let copy = file.copy_in("garage-b").unwrap();
         assert_eq!(copy.state, CopyState::Stored);
         assert_eq!(copy.checksum.as_deref(), Some(sha256(data).as_str()));
-        let stored = collect(backup.get(&copy.key, None).await.unwrap().body)
-            .await
-            .unwrap();
+        let stored = collect(backup.get(&copy.key, None).await.unwrap().body).await.unwrap();
         assert!(&stored == data, "backup copy of {id} differs");
     }
     let status = twinstore.status().await.unwrap();
@@ -90,26 +78,14 @@ async fn a_job_leased_by_a_dead_worker_runs_again_after_the_lease() {
     let twinstore = Arc::new(setup.open().await);
     setup.backup.stop();
     let data = test_bytes(50_000, 3);
-    let file = twinstore
-        .put("orphaned.bin", body(&data, 4096))
-        .await
-        .unwrap();
+    let file = twinstore.put("orphaned.bin", body(&data, 4096)).await.unwrap();
     setup.backup.restart();
 
     // A worker takes the job and dies without finishing it.
     let catalog = twinstore.catalog();
-    let taken = catalog
-        .claim_jobs("dead-worker", Duration::from_secs(2), 10)
-        .await
-        .unwrap();
+    let taken = catalog.claim_jobs("dead-worker", Duration::from_secs(2), 10).await.unwrap();
     assert_eq!(taken.len(), 1);
-    assert_eq!(
-        taken[0].job,
-        Job::Replicate {
-            file_id: file.id.clone(),
-            store: "garage-b".into()
-        }
-    );
+    assert_eq!(taken[0].job, Job::Replicate { file_id: file.id.clone(), store: "garage-b".into() });
 
     // While the lease holds, nobody else gets it.
     let worker = Worker::new(twinstore.clone(), quick_options());
@@ -121,10 +97,7 @@ async fn a_job_leased_by_a_dead_worker_runs_again_after_the_lease() {
     assert_eq!(copy.copy_in("garage-b").unwrap().state, CopyState::Stored);
 
     // The dead worker's late report changes nothing.
-    catalog
-        .fail_job(&taken[0].id, "dead-worker", "late")
-        .await
-        .unwrap();
+    catalog.fail_job(&taken[0].id, "dead-worker", "late").await.unwrap();
     assert_eq!(catalog.job_counts().await.unwrap().done, 1);
 }
 
@@ -133,10 +106,7 @@ async fn the_same_work_is_queued_once() {
     let setup = TwoGarages::start();
     let twinstore = setup.open().await;
     let file = twinstore.put("x", body(b"x", 1)).await.unwrap();
-    let job = Job::Replicate {
-        file_id: file.id.clone(),
-        store: "garage-b".into(),
-    };
+    let job = Job::Replicate { file_id: file.id.clone(), store: "garage-b".into() };
 
     twinstore.catalog().enqueue(&job).await.unwrap();
     twinstore.catalog().enqueue(&job).await.unwrap();
@@ -148,10 +118,7 @@ async fn a_failing_job_is_retried_with_backoff_and_its_error_shown() {
     let mut setup = TwoGarages::start();
     let twinstore = Arc::new(setup.open().await);
     setup.backup.stop();
-    let file = twinstore
-        .put("retry.bin", body(b"retry me", 2))
-        .await
-        .unwrap();
+    let file = twinstore.put("retry.bin", body(b"retry me", 2)).await.unwrap();
 
     let worker = Worker::new(twinstore.clone(), quick_options());
     assert_eq!(worker.run_until_idle().await.unwrap(), 1);
@@ -160,13 +127,7 @@ async fn a_failing_job_is_retried_with_backoff_and_its_error_shown() {
     assert_eq!(status.jobs.queued, 1, "queued again for a retry");
     assert_eq!(status.failing_jobs.len(), 1);
     assert!(status.failing_jobs[0].key.contains(&file.id));
-    assert!(
-        status.failing_jobs[0]
-            .last_error
-            .as_ref()
-            .unwrap()
-            .contains("garage-b")
-    );
+    assert!(status.failing_jobs[0].last_error.as_ref().unwrap().contains("garage-b"));
     let copy = twinstore.file(&file.id).await.unwrap();
     let copy = copy.copy_in("garage-b").unwrap();
     assert_eq!(copy.state, CopyState::Pending);

@@ -16,38 +16,22 @@ fn no_progress(_: twinstore::engine::Progress) {}
 async fn migration_survives_an_interruption_and_takes_uploads_made_meanwhile() {
     let mut setup = TwoGarages::start();
     let third = Garage::start(&["third"]);
-    setup
-        .config
-        .stores
-        .insert("garage-c".into(), third.store_config("third"));
+    setup.config.stores.insert("garage-c".into(), third.store_config("third"));
     let twinstore = Arc::new(setup.open().await);
 
     let mut files = Vec::new();
     for n in 0..30 {
         let data = test_bytes(20_000 + n * 101, 100 + n as u64);
-        files.push((
-            twinstore
-                .put(&format!("f{n}"), body(&data, 8192))
-                .await
-                .unwrap(),
-            data,
-        ));
+        files.push((twinstore.put(&format!("f{n}"), body(&data, 8192)).await.unwrap(), data));
     }
 
-    let plan = twinstore
-        .plan_migration("garage-c", Role::Primary)
-        .await
-        .unwrap();
+    let plan = twinstore.plan_migration("garage-c", Role::Primary).await.unwrap();
     assert_eq!((plan.files, plan.files_to_copy), (30, 30));
     assert_eq!(plan.from, "garage-a");
     assert!(plan.bytes_to_copy > 600_000);
 
     // Start, and interrupt once a few files have been copied.
-    let options = MigrateOptions {
-        to: "garage-c".into(),
-        role: Role::Primary,
-        concurrency: 2,
-    };
+    let options = MigrateOptions { to: "garage-c".into(), role: Role::Primary, concurrency: 2 };
     let running = tokio::spawn({
         let (twinstore, options) = (twinstore.clone(), options.clone());
         async move { twinstore.migrate(&options, &no_progress).await }
@@ -63,19 +47,12 @@ async fn migration_survives_an_interruption_and_takes_uploads_made_meanwhile() {
     let _ = running.await;
     let copied = copies_in(&twinstore, "garage-c").await;
     assert!(copied < 30, "interrupted before the end ({copied} copied)");
-    assert_eq!(
-        twinstore.roles().primary,
-        "garage-a",
-        "roles unchanged while unfinished"
-    );
+    assert_eq!(twinstore.roles().primary, "garage-a", "roles unchanged while unfinished");
 
     // Uploads go on meanwhile and get a copy in the target through their jobs.
     for n in 30..35 {
         let data = test_bytes(5_000, 100 + n as u64);
-        let file = twinstore
-            .put(&format!("f{n}"), body(&data, 8192))
-            .await
-            .unwrap();
+        let file = twinstore.put(&format!("f{n}"), body(&data, 8192)).await.unwrap();
         assert_eq!(file.copy_in("garage-c").unwrap().state, CopyState::Pending);
         files.push((file, data));
     }
@@ -86,10 +63,7 @@ async fn migration_survives_an_interruption_and_takes_uploads_made_meanwhile() {
     let report = twinstore.migrate(&options, &no_progress).await.unwrap();
     assert!(report.failed.is_empty(), "{report:?}");
     let roles = report.roles.expect("the migration finished");
-    assert_eq!(
-        (roles.primary.as_str(), roles.backup.as_str()),
-        ("garage-c", "garage-b")
-    );
+    assert_eq!((roles.primary.as_str(), roles.backup.as_str()), ("garage-c", "garage-b"));
     assert!(twinstore.status().await.unwrap().migration.is_none());
 
     let target = raw_store(&setup.config, "garage-c");
@@ -98,38 +72,21 @@ async fn migration_survives_an_interruption_and_takes_uploads_made_meanwhile() {
         let copy = record.copy_in("garage-c").unwrap();
         assert_eq!(copy.state, CopyState::Stored);
         assert!(record.url.starts_with(&third.endpoint()), "{}", record.url);
-        let stored = collect(target.get(&copy.key, None).await.unwrap().body)
-            .await
-            .unwrap();
+        let stored = collect(target.get(&copy.key, None).await.unwrap().body).await.unwrap();
         assert!(&stored == data, "{} differs in the new store", file.id);
 
-        let reader = twinstore
-            .read(&file.id, ReadOptions::default())
-            .await
-            .unwrap();
+        let reader = twinstore.read(&file.id, ReadOptions::default()).await.unwrap();
         assert_eq!(reader.store, "garage-c");
     }
 
     // New uploads go to the new primary.
-    let file = twinstore
-        .put("after", body(b"after the move", 4))
-        .await
-        .unwrap();
+    let file = twinstore.put("after", body(b"after the move", 4)).await.unwrap();
     assert_eq!(file.copies[0].store, "garage-c");
-    assert!(
-        twinstore
-            .verify(false, &no_progress)
-            .await
-            .unwrap()
-            .is_clean()
-    );
+    assert!(twinstore.verify(false, &no_progress).await.unwrap().is_clean());
 
     // The old primary is out of service: reads never touch it.
     setup.primary.stop();
-    let reader = twinstore
-        .read(&files[0].0.id, ReadOptions::default())
-        .await
-        .unwrap();
+    let reader = twinstore.read(&files[0].0.id, ReadOptions::default()).await.unwrap();
     assert_eq!(collect(reader.body).await.unwrap(), files[0].1);
 }
 
@@ -137,10 +94,7 @@ async fn migration_survives_an_interruption_and_takes_uploads_made_meanwhile() {
 async fn a_migration_to_an_unknown_store_is_refused() {
     let setup = TwoGarages::start();
     let twinstore = setup.open().await;
-    let err = twinstore
-        .plan_migration("nowhere", Role::Primary)
-        .await
-        .unwrap_err();
+    let err = twinstore.plan_migration("nowhere", Role::Primary).await.unwrap_err();
     assert!(err.to_string().contains("nowhere"), "{err}");
 }
 
@@ -148,9 +102,6 @@ async fn copies_in(twinstore: &twinstore::Twinstore, store: &str) -> usize {
     let page = twinstore.list(1000, None).await.unwrap();
     page.files
         .iter()
-        .filter(|file| {
-            file.copy_in(store)
-                .is_some_and(|c| c.state == CopyState::Stored)
-        })
+        .filter(|file| file.copy_in(store).is_some_and(|c| c.state == CopyState::Stored))
         .count()
 }

@@ -69,42 +69,26 @@ async fn ranges_return_exactly_the_bytes_asked(store: &dyn Store) {
 }
 
 async fn head_reports_size_and_a_changing_etag(store: &dyn Store) {
-    let first = store
-        .put("t/etag", body(b"first version", 4))
-        .await
-        .unwrap();
+    let first = store.put("t/etag", body(b"first version", 4)).await.unwrap();
     let head = store.head("t/etag").await.unwrap();
     assert_eq!(head.size, 13);
     assert_eq!(head.etag, first.etag);
 
     // Local files get their entity tag partly from the modification time.
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let second = store
-        .put("t/etag", body(b"other version", 4))
-        .await
-        .unwrap();
+    let second = store.put("t/etag", body(b"other version", 4)).await.unwrap();
     let head = store.head("t/etag").await.unwrap();
     assert_eq!(head.etag, second.etag);
-    assert_ne!(
-        first.etag, second.etag,
-        "rewriting an object changes its entity tag"
-    );
+    assert_ne!(first.etag, second.etag, "rewriting an object changes its entity tag");
 }
 
 async fn list_finds_objects_by_prefix(store: &dyn Store) {
     for name in ["a", "b", "c"] {
-        store
-            .put(&format!("list/x/{name}"), body(name.as_bytes(), 1))
-            .await
-            .unwrap();
+        store.put(&format!("list/x/{name}"), body(name.as_bytes(), 1)).await.unwrap();
     }
     store.put("list/y/d", body(b"d", 1)).await.unwrap();
 
-    let mut keys: Vec<String> = store
-        .list("list/x/")
-        .map(|info| info.unwrap().key)
-        .collect()
-        .await;
+    let mut keys: Vec<String> = store.list("list/x/").map(|info| info.unwrap().key).collect().await;
     keys.sort();
     assert_eq!(keys, ["list/x/a", "list/x/b", "list/x/c"]);
 }
@@ -113,27 +97,12 @@ async fn delete_removes_and_tolerates_absent_objects(store: &dyn Store) {
     store.put("t/delete", body(b"bye", 1)).await.unwrap();
     store.delete("t/delete").await.unwrap();
     assert!(store.head("t/delete").await.unwrap_err().is_not_found());
-    store
-        .delete("t/delete")
-        .await
-        .expect("deleting an absent object succeeds");
+    store.delete("t/delete").await.expect("deleting an absent object succeeds");
 }
 
 async fn absent_objects_are_not_found(store: &dyn Store) {
-    assert!(
-        store
-            .get("t/nothing-here", None)
-            .await
-            .unwrap_err()
-            .is_not_found()
-    );
-    assert!(
-        store
-            .head("t/nothing-here")
-            .await
-            .unwrap_err()
-            .is_not_found()
-    );
+    assert!(store.get("t/nothing-here", None).await.unwrap_err().is_not_found());
+    assert!(store.head("t/nothing-here").await.unwrap_err().is_not_found());
 }
 
 async fn a_failing_body_leaves_no_object(store: &dyn Store) {
@@ -142,9 +111,7 @@ async fn a_failing_body_leaves_no_object(store: &dyn Store) {
         let chunks = data
             .chunks(65536)
             .map(|c| Ok(Bytes::copy_from_slice(c)))
-            .chain(std::iter::once(Err(std::io::Error::other(
-                "client went away",
-            ))));
+            .chain(std::iter::once(Err(std::io::Error::other("client went away"))));
         let failing = futures::stream::iter(chunks.collect::<Vec<_>>()).boxed();
 
         let err = store.put("t/broken", failing).await.unwrap_err();
@@ -168,13 +135,8 @@ async fn local_folder_store_conforms() {
     let store = open_store("disk", &StoreConfig::local(dir.path().join("objects"))).unwrap();
     conformance(store.clone()).await;
 
-    let url = store
-        .access_url("t/small", Duration::from_secs(60))
-        .await
-        .unwrap();
-    let path = url
-        .strip_prefix("file://")
-        .expect("local URLs are file URLs");
+    let url = store.access_url("t/small", Duration::from_secs(60)).await.unwrap();
+    let path = url.strip_prefix("file://").expect("local URLs are file URLs");
     assert_eq!(std::fs::read(path).unwrap(), test_bytes(1000, 1));
 }
 
@@ -197,10 +159,7 @@ async fn s3_store_on_garage_conforms() {
     conformance(store.clone()).await;
 
     // Objects are private: the URL handed out is signed, and opens without credentials.
-    let url = store
-        .access_url("t/small", Duration::from_secs(60))
-        .await
-        .unwrap();
+    let url = store.access_url("t/small", Duration::from_secs(60)).await.unwrap();
     assert!(url.contains("X-Amz-Signature="), "{url}");
     let fetched = reqwest::get(&url).await.unwrap();
     assert_eq!(fetched.status(), 200);
@@ -208,27 +167,19 @@ async fn s3_store_on_garage_conforms() {
 
     // The canonical URL names the object but opens only with credentials.
     let canonical = store.canonical_url("t/small");
-    assert_eq!(
-        canonical,
-        format!("{}/conformance/t/small", garage.endpoint())
-    );
+    assert_eq!(canonical, format!("{}/conformance/t/small", garage.endpoint()));
     assert_eq!(reqwest::get(&canonical).await.unwrap().status(), 403);
 }
 
 #[tokio::test]
 async fn s3_store_with_prefix_on_garage_conforms() {
     let garage = Garage::start(&["prefixed"]);
-    let config = StoreConfig {
-        prefix: Some("tenant-1".to_owned()),
-        ..garage.store_config("prefixed")
-    };
+    let config =
+        StoreConfig { prefix: Some("tenant-1".to_owned()), ..garage.store_config("prefixed") };
     let store = open_store("garage", &config).unwrap();
     conformance(store.clone()).await;
 
-    let url = store
-        .access_url("t/small", Duration::from_secs(60))
-        .await
-        .unwrap();
+    let url = store.access_url("t/small", Duration::from_secs(60)).await.unwrap();
     assert!(url.contains("/prefixed/tenant-1/t/small"), "{url}");
     assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
 }

@@ -15,21 +15,9 @@ async fn verify_finds_exactly_what_was_broken_and_repair_fixes_it() {
     let mut files = Vec::new();
     for n in 0..5 {
         let data = test_bytes(10_000 + n, n as u64);
-        files.push((
-            twinstore
-                .put(&format!("f{n}"), body(&data, 4096))
-                .await
-                .unwrap(),
-            data,
-        ));
+        files.push((twinstore.put(&format!("f{n}"), body(&data, 4096)).await.unwrap(), data));
     }
-    assert!(
-        twinstore
-            .verify(false, &no_progress)
-            .await
-            .unwrap()
-            .is_clean()
-    );
+    assert!(twinstore.verify(false, &no_progress).await.unwrap().is_clean());
 
     // Behind twinstore's back: one backup object deleted, one primary object rewritten
     // with other bytes of the same size, and one object nobody knows about.
@@ -39,14 +27,8 @@ async fn verify_finds_exactly_what_was_broken_and_repair_fixes_it() {
     backup.delete(&deleted.copies[1].key).await.unwrap();
     let corrupted = &files[3].0;
     let other_bytes = test_bytes(corrupted.size as usize, 77);
-    primary
-        .put(&corrupted.copies[0].key, body(&other_bytes, 4096))
-        .await
-        .unwrap();
-    backup
-        .put("files/not-a-file", body(b"stray", 5))
-        .await
-        .unwrap();
+    primary.put(&corrupted.copies[0].key, body(&other_bytes, 4096)).await.unwrap();
+    backup.put("files/not-a-file", body(b"stray", 5)).await.unwrap();
 
     let report = twinstore.verify(false, &no_progress).await.unwrap();
     assert!(!report.is_clean());
@@ -61,51 +43,26 @@ async fn verify_finds_exactly_what_was_broken_and_repair_fixes_it() {
     assert_eq!(report.orphans[0].key, "files/not-a-file");
     assert!(report.unrecoverable.is_empty());
 
-    let repaired = twinstore
-        .repair(RepairOptions::default(), &no_progress)
-        .await
-        .unwrap();
+    let repaired = twinstore.repair(RepairOptions::default(), &no_progress).await.unwrap();
     assert_eq!(repaired.restored.len(), 2, "{repaired:?}");
     assert!(repaired.failed.is_empty());
-    assert!(
-        repaired.orphans_deleted.is_empty(),
-        "orphans stay without --delete-orphans"
-    );
+    assert!(repaired.orphans_deleted.is_empty(), "orphans stay without --delete-orphans");
 
     let after = twinstore.verify(true, &no_progress).await.unwrap();
-    assert!(
-        after.missing.is_empty() && after.mismatched.is_empty(),
-        "{after:?}"
-    );
+    assert!(after.missing.is_empty() && after.mismatched.is_empty(), "{after:?}");
     assert_eq!(after.copies_ok, 10);
     for (file, data) in &files {
         for copy in &file.copies {
             let store = raw_store(&setup.config, &copy.store);
-            let bytes = collect(store.get(&copy.key, None).await.unwrap().body)
-                .await
-                .unwrap();
-            assert!(
-                &bytes == data,
-                "{} in {} differs after repair",
-                file.id,
-                copy.store
-            );
+            let bytes = collect(store.get(&copy.key, None).await.unwrap().body).await.unwrap();
+            assert!(&bytes == data, "{} in {} differs after repair", file.id, copy.store);
         }
     }
 
-    let options = RepairOptions {
-        delete_orphans: true,
-        ..RepairOptions::default()
-    };
+    let options = RepairOptions { delete_orphans: true, ..RepairOptions::default() };
     let cleaned = twinstore.repair(options, &no_progress).await.unwrap();
     assert_eq!(cleaned.orphans_deleted.len(), 1);
-    assert!(
-        twinstore
-            .verify(false, &no_progress)
-            .await
-            .unwrap()
-            .is_clean()
-    );
+    assert!(twinstore.verify(false, &no_progress).await.unwrap().is_clean());
 }
 
 #[tokio::test]
@@ -116,66 +73,35 @@ async fn deep_verify_catches_what_metadata_cannot() {
     let file = twinstore.put("quiet", body(&data, 1024)).await.unwrap();
 
     let backup = raw_store(&setup.config, "garage-b");
-    backup
-        .put(&file.copies[1].key, body(&test_bytes(4096, 6), 1024))
-        .await
-        .unwrap();
+    backup.put(&file.copies[1].key, body(&test_bytes(4096, 6), 1024)).await.unwrap();
     sqlx::query("UPDATE file_copy SET etag = NULL")
         .execute(twinstore.catalog().pool())
         .await
         .unwrap();
 
-    assert!(
-        twinstore
-            .verify(false, &no_progress)
-            .await
-            .unwrap()
-            .is_clean(),
-        "same size"
-    );
+    assert!(twinstore.verify(false, &no_progress).await.unwrap().is_clean(), "same size");
     let deep = twinstore.verify(true, &no_progress).await.unwrap();
     assert_eq!(deep.mismatched.len(), 1);
     assert!(deep.mismatched[0].reason.contains("SHA-256"), "{deep:?}");
 
-    let dry = RepairOptions {
-        deep: true,
-        dry_run: true,
-        ..RepairOptions::default()
-    };
+    let dry = RepairOptions { deep: true, dry_run: true, ..RepairOptions::default() };
     let planned = twinstore.repair(dry, &no_progress).await.unwrap();
     assert_eq!(planned.restored.len(), 1);
-    assert_eq!(
-        twinstore
-            .verify(true, &no_progress)
-            .await
-            .unwrap()
-            .mismatched
-            .len(),
-        1
-    );
+    assert_eq!(twinstore.verify(true, &no_progress).await.unwrap().mismatched.len(), 1);
 }
 
 #[tokio::test]
 async fn a_file_with_no_good_copy_is_reported() {
     let setup = TwoGarages::start();
     let twinstore = setup.open().await;
-    let file = twinstore
-        .put("doomed", body(b"gone everywhere", 4))
-        .await
-        .unwrap();
+    let file = twinstore.put("doomed", body(b"gone everywhere", 4)).await.unwrap();
     for copy in &file.copies {
-        raw_store(&setup.config, &copy.store)
-            .delete(&copy.key)
-            .await
-            .unwrap();
+        raw_store(&setup.config, &copy.store).delete(&copy.key).await.unwrap();
     }
 
     let report = twinstore.verify(false, &no_progress).await.unwrap();
     assert_eq!(report.unrecoverable, vec![file.id.clone()]);
-    let repaired = twinstore
-        .repair(RepairOptions::default(), &no_progress)
-        .await
-        .unwrap();
+    let repaired = twinstore.repair(RepairOptions::default(), &no_progress).await.unwrap();
     assert_eq!(repaired.failed.len(), 2);
     assert!(!repaired.is_complete());
 }

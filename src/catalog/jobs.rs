@@ -148,10 +148,8 @@ impl Catalog {
             .await
             .map_err(query_error("read a job"))?;
         let payload: String = column(&row, "payload")?;
-        let job = serde_json::from_str(&payload).map_err(|_| CatalogError::Corrupt {
-            what: "job payload",
-            value: payload,
-        })?;
+        let job = serde_json::from_str(&payload)
+            .map_err(|_| CatalogError::Corrupt { what: "job payload", value: payload })?;
         Ok(ClaimedJob {
             id: id.to_owned(),
             job,
@@ -194,8 +192,7 @@ impl Catalog {
         error: &str,
         run_at: DateTime<Utc>,
     ) -> Result<(), CatalogError> {
-        self.settle(id, owner, "queued", Some(error), Some(run_at))
-            .await
+        self.settle(id, owner, "queued", Some(error), Some(run_at)).await
     }
 
     /// Gives job `id` up as failed, recording `error`.

@@ -4,6 +4,7 @@
 //! `Any` driver. Queries are written in the SQL both accept, with `$N` placeholders in
 //! increasing order (SQLite numbers named parameters by first appearance).
 
+mod health;
 mod jobs;
 mod model;
 mod roles;
@@ -15,6 +16,7 @@ use chrono::{DateTime, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
+pub use health::HealthProbe;
 pub use jobs::{ClaimedJob, JobCounts, JobSummary};
 pub use model::{CopyRecord, CopyState, FileRecord, now};
 use model::{from_text, to_text};
@@ -93,10 +95,7 @@ impl Catalog {
     /// pending migrations.
     pub async fn connect(url: &DatabaseUrl) -> Result<Self, CatalogError> {
         sqlx::any::install_default_drivers();
-        let connect_error = |source| CatalogError::Connect {
-            url: url.redacted(),
-            source,
-        };
+        let connect_error = |source| CatalogError::Connect { url: url.redacted(), source };
 
         if let Some(path) = sqlite_path(url.expose())
             && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
@@ -127,10 +126,7 @@ impl Catalog {
             .await
             .map_err(connect_error)?;
 
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(CatalogError::Migrate)?;
+        sqlx::migrate!("./migrations").run(&pool).await.map_err(CatalogError::Migrate)?;
         Ok(Self { pool })
     }
 
@@ -144,11 +140,7 @@ impl Catalog {
     pub async fn insert_file(&self, file: &FileRecord, jobs: &[Job]) -> Result<(), CatalogError> {
         let query_error = |operation| move |source| CatalogError::Query { operation, source };
         let now = to_text(now());
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(query_error("begin a transaction"))?;
+        let mut tx = self.pool.begin().await.map_err(query_error("begin a transaction"))?;
 
         sqlx::query(
             r#"INSERT INTO file (id, name, size, "contentType", sha256, url, "backupUrl",
@@ -221,10 +213,7 @@ impl Catalog {
         .bind(store)
         .execute(&self.pool)
         .await
-        .map_err(|source| CatalogError::Query {
-            operation: "record a stored copy",
-            source,
-        })?;
+        .map_err(|source| CatalogError::Query { operation: "record a stored copy", source })?;
         Ok(())
     }
 
@@ -247,10 +236,7 @@ impl Catalog {
         .bind(store)
         .execute(&self.pool)
         .await
-        .map_err(|source| CatalogError::Query {
-            operation: "record a copy failure",
-            source,
-        })?;
+        .map_err(|source| CatalogError::Query { operation: "record a copy failure", source })?;
         Ok(())
     }
 
@@ -277,10 +263,7 @@ impl Catalog {
         .bind(&now)
         .execute(&self.pool)
         .await
-        .map_err(|source| CatalogError::Query {
-            operation: "add a copy",
-            source,
-        })?;
+        .map_err(|source| CatalogError::Query { operation: "add a copy", source })?;
         Ok(())
     }
 
@@ -300,19 +283,13 @@ impl Catalog {
         .bind(file_id)
         .execute(&self.pool)
         .await
-        .map_err(|source| CatalogError::Query {
-            operation: "update file URLs",
-            source,
-        })?;
+        .map_err(|source| CatalogError::Query { operation: "update file URLs", source })?;
         Ok(())
     }
 
     /// Copies by state, and the creation time of the oldest pending one.
     pub async fn copy_backlog(&self) -> Result<CopyBacklog, CatalogError> {
-        let query_error = |source| CatalogError::Query {
-            operation: "count copies",
-            source,
-        };
+        let query_error = |source| CatalogError::Query { operation: "count copies", source };
         let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM file_copy GROUP BY state")
             .fetch_all(&self.pool)
             .await
@@ -340,16 +317,12 @@ impl Catalog {
 
     /// The file `id` with its copies, or `None` when there is no such file.
     pub async fn file(&self, id: &str) -> Result<Option<FileRecord>, CatalogError> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {FILE_COLUMNS} FROM file WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|source| CatalogError::Query {
-            operation: "read a file",
-            source,
-        })?;
+        let row =
+            sqlx::query(AssertSqlSafe(format!("SELECT {FILE_COLUMNS} FROM file WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|source| CatalogError::Query { operation: "read a file", source })?;
         let Some(row) = row else { return Ok(None) };
 
         let mut file = file_from_row(&row)?;
@@ -363,10 +336,7 @@ impl Catalog {
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<FilePage, CatalogError> {
-        let query_error = |source| CatalogError::Query {
-            operation: "list files",
-            source,
-        };
+        let query_error = |source| CatalogError::Query { operation: "list files", source };
         let fetch = i64::from(limit) + 1;
 
         let rows = match cursor.map(parse_cursor).transpose()? {
@@ -396,15 +366,10 @@ impl Catalog {
         }
         .map_err(query_error)?;
 
-        let mut files = rows
-            .iter()
-            .map(file_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut files = rows.iter().map(file_from_row).collect::<Result<Vec<_>, _>>()?;
         let next_cursor = if files.len() > limit as usize {
             files.truncate(limit as usize);
-            files
-                .last()
-                .map(|last| format!("{}|{}", to_text(last.created_at), last.id))
+            files.last().map(|last| format!("{}|{}", to_text(last.created_at), last.id))
         } else {
             None
         };
@@ -433,21 +398,14 @@ impl Catalog {
         .bind(store)
         .execute(&self.pool)
         .await
-        .map_err(|source| CatalogError::Query {
-            operation: "update a copy",
-            source,
-        })?;
+        .map_err(|source| CatalogError::Query { operation: "update a copy", source })?;
         Ok(())
     }
 
     /// Removes the file `id` and its copies from the catalog. Returns whether it existed.
     pub async fn delete_file(&self, id: &str) -> Result<bool, CatalogError> {
         let query_error = |operation| move |source| CatalogError::Query { operation, source };
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(query_error("begin a transaction"))?;
+        let mut tx = self.pool.begin().await.map_err(query_error("begin a transaction"))?;
         sqlx::query("DELETE FROM file_copy WHERE file_id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -469,10 +427,7 @@ impl Catalog {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<FileRecord>, CatalogError> {
-        let query_error = |source| CatalogError::Query {
-            operation: "walk files",
-            source,
-        };
+        let query_error = |source| CatalogError::Query { operation: "walk files", source };
         let after = after.unwrap_or("");
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {FILE_COLUMNS} FROM file WHERE id > $1 ORDER BY id LIMIT $2"
@@ -482,10 +437,7 @@ impl Catalog {
         .fetch_all(&self.pool)
         .await
         .map_err(query_error)?;
-        let mut files = rows
-            .iter()
-            .map(file_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut files = rows.iter().map(file_from_row).collect::<Result<Vec<_>, _>>()?;
         let Some(last) = files.last() else {
             return Ok(files);
         };
@@ -503,10 +455,7 @@ impl Catalog {
         let mut by_file: std::collections::HashMap<String, Vec<CopyRecord>> = Default::default();
         for row in &copy_rows {
             let file_id: String = column(row, "file_id")?;
-            by_file
-                .entry(file_id)
-                .or_default()
-                .push(copy_from_row(row)?);
+            by_file.entry(file_id).or_default().push(copy_from_row(row)?);
         }
         for file in &mut files {
             file.copies = by_file.remove(&file.id).unwrap_or_default();
@@ -522,20 +471,14 @@ impl Catalog {
             .bind(store)
             .execute(&self.pool)
             .await
-            .map_err(|source| CatalogError::Query {
-                operation: "record a verification",
-                source,
-            })?;
+            .map_err(|source| CatalogError::Query { operation: "record a verification", source })?;
         Ok(())
     }
 
     /// Points every file's `url` and `backupUrl` at its copies in the stores that hold
     /// the roles, where it has such copies.
     pub async fn point_urls_at(&self, roles: &Roles) -> Result<(), CatalogError> {
-        let query_error = |source| CatalogError::Query {
-            operation: "update URLs",
-            source,
-        };
+        let query_error = |source| CatalogError::Query { operation: "update URLs", source };
         sqlx::query(
             "UPDATE file SET url = (SELECT c.url FROM file_copy c
                                     WHERE c.file_id = file.id AND c.store = $1)
@@ -562,10 +505,7 @@ impl Catalog {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM file")
             .fetch_one(&self.pool)
             .await
-            .map_err(|source| CatalogError::Query {
-                operation: "count files",
-                source,
-            })?;
+            .map_err(|source| CatalogError::Query { operation: "count files", source })?;
         Ok(column::<i64>(&row, "n")? as u64)
     }
 
@@ -574,10 +514,7 @@ impl Catalog {
         let rows = sqlx::query("SELECT DISTINCT store FROM file_copy WHERE state <> 'deleted'")
             .fetch_all(&self.pool)
             .await
-            .map_err(|source| CatalogError::Query {
-                operation: "list stores",
-                source,
-            })?;
+            .map_err(|source| CatalogError::Query { operation: "list stores", source })?;
         rows.iter().map(|row| column(row, "store")).collect()
     }
 
@@ -590,10 +527,7 @@ impl Catalog {
         .bind(file_id)
         .fetch_all(&self.pool)
         .await
-        .map_err(|source| CatalogError::Query {
-            operation: "read copies",
-            source,
-        })?;
+        .map_err(|source| CatalogError::Query { operation: "read copies", source })?;
         rows.iter().map(copy_from_row).collect()
     }
 }
@@ -625,17 +559,13 @@ fn copy_from_row(row: &AnyRow) -> Result<CopyRecord, CatalogError> {
         store: column(row, "store")?,
         key: column(row, "object_key")?,
         url: column(row, "url")?,
-        state: CopyState::parse(&state).ok_or(CatalogError::Corrupt {
-            what: "copy state",
-            value: state,
-        })?,
+        state: CopyState::parse(&state)
+            .ok_or(CatalogError::Corrupt { what: "copy state", value: state })?,
         checksum: column(row, "checksum")?,
         etag: column(row, "etag")?,
         last_error: column(row, "last_error")?,
         attempts: column::<i32>(row, "attempts")? as u32,
-        verified_at: verified_at
-            .map(|text| parse_time("verified_at", &text))
-            .transpose()?,
+        verified_at: verified_at.map(|text| parse_time("verified_at", &text)).transpose()?,
     })
 }
 
@@ -643,24 +573,15 @@ fn column<'r, T>(row: &'r AnyRow, name: &'static str) -> Result<T, CatalogError>
 where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
-    row.try_get(name).map_err(|source| CatalogError::Query {
-        operation: "read a column",
-        source,
-    })
+    row.try_get(name).map_err(|source| CatalogError::Query { operation: "read a column", source })
 }
 
 fn parse_time(what: &'static str, text: &str) -> Result<DateTime<Utc>, CatalogError> {
-    from_text(text).ok_or_else(|| CatalogError::Corrupt {
-        what,
-        value: text.to_owned(),
-    })
+    from_text(text).ok_or_else(|| CatalogError::Corrupt { what, value: text.to_owned() })
 }
 
 fn parse_cursor(cursor: &str) -> Result<(String, String), CatalogError> {
-    let invalid = || CatalogError::Corrupt {
-        what: "page cursor",
-        value: cursor.to_owned(),
-    };
+    let invalid = || CatalogError::Corrupt { what: "page cursor", value: cursor.to_owned() };
     let (created_at, id) = cursor.split_once('|').ok_or_else(invalid)?;
     from_text(created_at).ok_or_else(invalid)?;
     Ok((created_at.to_owned(), id.to_owned()))
@@ -668,9 +589,7 @@ fn parse_cursor(cursor: &str) -> Result<(String, String), CatalogError> {
 
 /// The file path of a `sqlite:` URL, so that its folder can be created first.
 fn sqlite_path(url: &str) -> Option<&Path> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (path != ":memory:" && !path.is_empty()).then(|| Path::new(path))
 }

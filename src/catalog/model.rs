@@ -113,7 +113,5 @@ pub(crate) fn to_text(time: DateTime<Utc>) -> String {
 
 /// Parses a time stored by [`to_text`].
 pub(crate) fn from_text(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|time| time.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(text).ok().map(|time| time.with_timezone(&Utc))
 }

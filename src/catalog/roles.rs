@@ -55,11 +55,7 @@ impl Catalog {
 
     /// Records `roles` in the catalog; every instance picks them up.
     pub async fn set_roles(&self, roles: &Roles) -> Result<(), CatalogError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(query_error("begin a transaction"))?;
+        let mut tx = self.pool.begin().await.map_err(query_error("begin a transaction"))?;
         write_roles(&mut tx, roles).await?;
         tx.commit().await.map_err(query_error("commit roles"))
     }
@@ -114,11 +110,7 @@ impl Catalog {
 
     /// Marks migration `id` done and records `roles`, in one transaction.
     pub async fn finish_migration(&self, id: &str, roles: &Roles) -> Result<(), CatalogError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(query_error("begin a transaction"))?;
+        let mut tx = self.pool.begin().await.map_err(query_error("begin a transaction"))?;
         write_roles(&mut tx, roles).await?;
         sqlx::query("UPDATE migration SET state = 'done', finished_at = $1 WHERE id = $2")
             .bind(to_text(now()))

@@ -15,8 +15,7 @@ impl Catalog {
     /// Adds `counts` to the usage of `store` for today (UTC). Nothing is written when
     /// every count is zero.
     pub async fn add_usage(&self, store: &str, counts: &RequestCounts) -> Result<(), CatalogError> {
-        self.add_usage_on(store, Utc::now().date_naive(), counts)
-            .await
+        self.add_usage_on(store, Utc::now().date_naive(), counts).await
     }
 
     /// Adds `counts` to the usage of `store` for `day`, creating the day's row when it
@@ -57,10 +56,7 @@ impl Catalog {
         .bind(to_text(Utc::now()))
         .execute(self.pool())
         .await
-        .map_err(|source| CatalogError::Query {
-            operation: "add store usage",
-            source,
-        })?;
+        .map_err(|source| CatalogError::Query { operation: "add store usage", source })?;
         Ok(())
     }
 
@@ -86,14 +82,9 @@ impl Catalog {
         .bind(since.format(DAY_FORMAT).to_string())
         .fetch_all(self.pool())
         .await
-        .map_err(|source| CatalogError::Query {
-            operation: "sum store usage",
-            source,
-        })?;
+        .map_err(|source| CatalogError::Query { operation: "sum store usage", source })?;
 
-        rows.iter()
-            .map(|row| Ok((column(row, "store")?, counts_from_row(row)?)))
-            .collect()
+        rows.iter().map(|row| Ok((column(row, "store")?, counts_from_row(row)?))).collect()
     }
 
     /// The bytes and objects each store holds, as `(store, bytes, objects)` by store
@@ -112,10 +103,7 @@ impl Catalog {
         .bind("stored")
         .fetch_all(self.pool())
         .await
-        .map_err(|source| CatalogError::Query {
-            operation: "sum stored bytes",
-            source,
-        })?;
+        .map_err(|source| CatalogError::Query { operation: "sum stored bytes", source })?;
 
         rows.iter()
             .map(|row| {
@@ -141,10 +129,7 @@ fn counts_from_row(row: &AnyRow) -> Result<RequestCounts, CatalogError> {
 /// A count column, which the database keeps as a signed BIGINT.
 fn count(row: &AnyRow, name: &'static str) -> Result<u64, CatalogError> {
     let value: i64 = column(row, name)?;
-    u64::try_from(value).map_err(|_| CatalogError::Corrupt {
-        what: name,
-        value: value.to_string(),
-    })
+    u64::try_from(value).map_err(|_| CatalogError::Corrupt { what: name, value: value.to_string() })
 }
 
 /// Counts past `i64::MAX` (about 9.2e18) cannot happen in practice; they are stored as
@@ -166,10 +151,7 @@ mod tests {
 
     async fn sqlite() -> (TempDir, Catalog) {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("catalog.db").display()
-        );
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("catalog.db").display());
         let catalog = catalog_at(&url).await;
         (dir, catalog)
     }
@@ -189,22 +171,10 @@ mod tests {
     }
 
     async fn usage_adds_up_per_store_and_day(catalog: &Catalog) {
-        catalog
-            .add_usage_on("backup", day("2026-11-30"), &counts(1, 10))
-            .await
-            .unwrap();
-        catalog
-            .add_usage_on("backup", day("2026-12-01"), &counts(2, 20))
-            .await
-            .unwrap();
-        catalog
-            .add_usage_on("backup", day("2026-12-01"), &counts(3, 30))
-            .await
-            .unwrap();
-        catalog
-            .add_usage_on("primary", day("2026-12-02"), &counts(4, 40))
-            .await
-            .unwrap();
+        catalog.add_usage_on("backup", day("2026-11-30"), &counts(1, 10)).await.unwrap();
+        catalog.add_usage_on("backup", day("2026-12-01"), &counts(2, 20)).await.unwrap();
+        catalog.add_usage_on("backup", day("2026-12-01"), &counts(3, 30)).await.unwrap();
+        catalog.add_usage_on("primary", day("2026-12-02"), &counts(4, 40)).await.unwrap();
         catalog
             .add_usage_on("primary", day("2026-12-02"), &RequestCounts::default())
             .await
@@ -213,21 +183,12 @@ mod tests {
         let usage = catalog.usage_since(day("2026-12-01")).await.unwrap();
         assert_eq!(
             usage,
-            [
-                ("backup".to_owned(), counts(5, 50)),
-                ("primary".to_owned(), counts(4, 40)),
-            ]
+            [("backup".to_owned(), counts(5, 50)), ("primary".to_owned(), counts(4, 40)),]
         );
 
         let all = catalog.usage_since(day("2026-01-01")).await.unwrap();
         assert_eq!(all[0], ("backup".to_owned(), counts(6, 60)));
-        assert!(
-            catalog
-                .usage_since(day("2027-01-01"))
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert!(catalog.usage_since(day("2027-01-01")).await.unwrap().is_empty());
     }
 
     async fn stored_bytes_count_only_stored_copies(catalog: &Catalog) {
@@ -277,10 +238,7 @@ mod tests {
 
         assert_eq!(
             catalog.stored_bytes_by_store().await.unwrap(),
-            [
-                ("backup".to_owned(), 1000, 1),
-                ("primary".to_owned(), 1250, 2),
-            ]
+            [("backup".to_owned(), 1000, 1), ("primary".to_owned(), 1250, 2),]
         );
     }
 

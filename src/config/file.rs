@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{Config, ConfigError, DatabaseUrl, StoreConfig};
+use super::{Config, ConfigError, DatabaseUrl, Secret, StoreConfig};
 
 /// The file's contents; every field is optional and overrides the default.
 #[derive(Debug, Default, Deserialize)]
@@ -41,14 +41,16 @@ pub(super) struct FileConfig {
     health_timeout_secs: Option<u64>,
     breaker_cooldown_secs: Option<u64>,
     signed_url_ttl_secs: Option<u64>,
+    health_interval_secs: Option<u64>,
+    alert_webhook: Option<Secret>,
+    #[serde(default)]
+    prices: BTreeMap<String, crate::costs::PriceOverrides>,
 }
 
 impl FileConfig {
     pub(super) fn read(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::ReadFile { path: path.to_path_buf(), source })?;
         toml::from_str(&text).map_err(|source| ConfigError::ParseFile {
             path: path.to_path_buf(),
             source: Box::new(source),
@@ -66,6 +68,13 @@ impl FileConfig {
             config.backup = backup;
         }
         config.stores.extend(self.stores);
+        config.prices.extend(self.prices);
+        if let Some(webhook) = self.alert_webhook {
+            config.alert_webhook = Some(webhook);
+        }
+        if let Some(secs) = self.health_interval_secs {
+            config.health_interval = std::time::Duration::from_secs(secs.max(1));
+        }
 
         let seconds = std::time::Duration::from_secs;
         let timeouts = &mut config.timeouts;

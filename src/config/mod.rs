@@ -17,6 +17,8 @@
 //! | `TWINSTORE_DATA_DIR` | where the embedded default keeps its files |
 //! | `TWINSTORE_CONFIG` | the TOML file (the `--config` flag wins) |
 //! | `TWINSTORE_PRIMARY`, `TWINSTORE_BACKUP` | the names of the stores in each role |
+//! | `TWINSTORE_ALERT_WEBHOOK` | where store up/down alerts are POSTed |
+//! | `TWINSTORE_HEALTH_INTERVAL_SECS` | how often stores are probed (default 60) |
 
 mod file;
 mod secret;
@@ -50,6 +52,14 @@ pub struct Config {
     pub stores: BTreeMap<String, StoreConfig>,
     /// Time limits for store calls, and how long a failed store is skipped.
     pub timeouts: Timeouts,
+    /// How often the service probes each store. Default 60 s.
+    pub health_interval: Duration,
+    /// Where alerts about stores going down or up are POSTed (JSON with a
+    /// Slack-compatible `text` field). Webhook URLs carry their own credentials, so the
+    /// URL is kept as a secret.
+    pub alert_webhook: Option<Secret>,
+    /// Price overrides for `costs`, by store name or by kind.
+    pub prices: BTreeMap<String, crate::costs::PriceOverrides>,
 }
 
 /// One store's settings. Which fields matter depends on `kind`.
@@ -85,10 +95,7 @@ pub struct StoreConfig {
 impl StoreConfig {
     /// A local folder store.
     pub fn local(path: impl Into<PathBuf>) -> Self {
-        Self {
-            path: Some(path.into()),
-            ..Self::empty(StoreKind::Local)
-        }
+        Self { path: Some(path.into()), ..Self::empty(StoreKind::Local) }
     }
 
     /// A store with only its kind set.
@@ -171,14 +178,8 @@ impl Config {
         let data_dir = data_dir.into();
         let database_url = sqlite_url(&data_dir.join("catalog.db"));
         let stores = BTreeMap::from([
-            (
-                "primary".to_owned(),
-                StoreConfig::local(data_dir.join("primary")),
-            ),
-            (
-                "backup".to_owned(),
-                StoreConfig::local(data_dir.join("backup")),
-            ),
+            ("primary".to_owned(), StoreConfig::local(data_dir.join("primary"))),
+            ("backup".to_owned(), StoreConfig::local(data_dir.join("backup"))),
         ]);
         Self {
             data_dir,
@@ -187,6 +188,9 @@ impl Config {
             backup: "backup".to_owned(),
             stores,
             timeouts: Timeouts::default(),
+            health_interval: Duration::from_secs(60),
+            alert_webhook: None,
+            prices: BTreeMap::new(),
         }
     }
 
@@ -286,6 +290,16 @@ fn apply_environment(
         config.backup = name.to_owned();
     }
 
+    if let Some(webhook) = env("TWINSTORE_ALERT_WEBHOOK") {
+        config.alert_webhook = Some(Secret::new(webhook));
+    }
+    if let Some(secs) = env("TWINSTORE_HEALTH_INTERVAL_SECS") {
+        let secs: u64 = secs.parse().map_err(|_| ConfigError::Invalid {
+            setting: "TWINSTORE_HEALTH_INTERVAL_SECS".to_owned(),
+            message: format!("expected a number of seconds, got {secs:?}"),
+        })?;
+        config.health_interval = Duration::from_secs(secs.max(1));
+    }
     if let Some(primary) = env("TWINSTORE_PRIMARY") {
         config.primary = primary;
     }

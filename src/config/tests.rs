@@ -4,10 +4,8 @@ use std::io::Write;
 use super::*;
 
 fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
-    let map: HashMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let map: HashMap<String, String> =
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     move |name| map.get(name).cloned()
 }
 
@@ -40,14 +38,8 @@ fn storage_provider_s3_puts_the_guide_variables_in_the_backup_role() {
     assert_eq!(backup.kind, StoreKind::S3);
     assert_eq!(backup.bucket.as_deref(), Some("my-bucket"));
     assert_eq!(backup.region.as_deref(), Some("eu-west-1"));
-    assert_eq!(
-        backup.secret_access_key.as_ref().unwrap().expose(),
-        "very-secret-value"
-    );
-    assert_eq!(
-        config.primary_store().path,
-        Some(PathBuf::from("/srv/ts/primary"))
-    );
+    assert_eq!(backup.secret_access_key.as_ref().unwrap().expose(), "very-secret-value");
+    assert_eq!(config.primary_store().path, Some(PathBuf::from("/srv/ts/primary")));
 }
 
 #[test]
@@ -97,10 +89,7 @@ kind = "local"
 
     assert_eq!(config.primary_store().kind, StoreKind::S3);
     assert_eq!(config.primary_store().prefix.as_deref(), Some("app/"));
-    assert_eq!(
-        config.backup_store().path,
-        Some(PathBuf::from("/data/disk"))
-    );
+    assert_eq!(config.backup_store().path, Some(PathBuf::from("/data/disk")));
 }
 
 #[test]
@@ -117,18 +106,12 @@ fn debug_output_never_shows_secrets() {
         ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
         ("AWS_SECRET_ACCESS_KEY", "s3-secret-do-not-print"),
         ("AWS_S3_BUCKET", "b"),
-        (
-            "DATABASE_URL",
-            "postgres://app:db-password-do-not-print@localhost/ts",
-        ),
+        ("DATABASE_URL", "postgres://app:db-password-do-not-print@localhost/ts"),
     ]);
     let config = Config::load_with(None, env).unwrap();
 
     let shown = format!("{config:?} {config:#?}");
     assert!(!shown.contains("s3-secret-do-not-print"), "{shown}");
     assert!(!shown.contains("db-password-do-not-print"), "{shown}");
-    assert!(
-        shown.contains("AKIAEXAMPLE"),
-        "key ids are not secret: {shown}"
-    );
+    assert!(shown.contains("AKIAEXAMPLE"), "key ids are not secret: {shown}");
 }

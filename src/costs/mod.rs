@@ -149,18 +149,11 @@ pub fn migration_estimate(
         egress_bytes: bytes,
         ..Usage::default()
     };
-    let writes = Usage {
-        write_requests: objects,
-        ..Usage::default()
-    };
+    let writes = Usage { write_requests: objects, ..Usage::default() };
 
     let source = without_fees(price(&reads, from, false));
     let destination = without_fees(price(&writes, to, false));
-    MigrationEstimate {
-        source,
-        destination,
-        total_usd: source.total_usd + destination.total_usd,
-    }
+    MigrationEstimate { source, destination, total_usd: source.total_usd + destination.total_usd }
 }
 
 /// One store's usage, prices and estimate together, as `twinstore costs` reports it.
@@ -181,12 +174,7 @@ impl StoreCost {
     /// Prices `usage` of the store `store` at `prices`.
     pub fn new(store: impl Into<String>, usage: Usage, prices: Prices) -> StoreCost {
         let estimate = estimate(&usage, &prices);
-        StoreCost {
-            store: store.into(),
-            usage,
-            prices,
-            estimate,
-        }
+        StoreCost { store: store.into(), usage, prices, estimate }
     }
 }
 
@@ -200,9 +188,7 @@ fn price(usage: &Usage, prices: &Prices, free_allowances: bool) -> CostEstimate 
 
     let class_a = usage.write_requests.saturating_add(usage.list_requests);
     let class_a = class_a.saturating_sub(free_count(prices.free_class_a));
-    let class_b = usage
-        .read_requests
-        .saturating_sub(free_count(prices.free_class_b));
+    let class_b = usage.read_requests.saturating_sub(free_count(prices.free_class_b));
     let requests_usd = per_million(class_a, prices.class_a_per_million)
         + per_million(class_b, prices.class_b_per_million)
         + per_million(usage.delete_requests, prices.delete_per_million);
@@ -218,9 +204,7 @@ fn price(usage: &Usage, prices: &Prices, free_allowances: bool) -> CostEstimate 
         requests_usd,
         egress_usd,
         total_usd: plan_usd + storage_usd + requests_usd + egress_usd,
-        over_storage_limit: prices
-            .storage_limit_gb
-            .is_some_and(|limit| storage_gb > limit),
+        over_storage_limit: prices.storage_limit_gb.is_some_and(|limit| storage_gb > limit),
     }
 }
 

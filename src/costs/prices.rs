@@ -19,15 +19,8 @@ pub const PRICES_READ_ON: &str = "2026-12-03";
 ///
 /// `uploadthing` is the usage-based plan; `uploadthing-free` and `uploadthing-100gb` are
 /// the fixed plans. `memory` is priced like `local`.
-pub const BUILTIN_KINDS: &[&str] = &[
-    "s3",
-    "r2",
-    "uploadthing",
-    "uploadthing-free",
-    "uploadthing-100gb",
-    "local",
-    "memory",
-];
+pub const BUILTIN_KINDS: &[&str] =
+    &["s3", "r2", "uploadthing", "uploadthing-free", "uploadthing-100gb", "local", "memory"];
 
 /// How far a price table was confirmed on the day it was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,9 +193,7 @@ impl Prices {
             (_, Some(prices)) => prices,
             (None, None) if overrides.is_some() => Prices::custom(kind),
             (based_on, None) => {
-                return Err(CostsError::UnknownKind {
-                    kind: based_on.unwrap_or(kind).to_owned(),
-                });
+                return Err(CostsError::UnknownKind { kind: based_on.unwrap_or(kind).to_owned() });
             }
         };
 
@@ -224,41 +215,13 @@ impl Prices {
             }
         };
         set("monthly_fee", &mut self.monthly_fee, overrides.monthly_fee);
-        set(
-            "storage_per_gb_month",
-            &mut self.storage_per_gb_month,
-            overrides.storage_per_gb_month,
-        );
-        set(
-            "free_storage_gb",
-            &mut self.free_storage_gb,
-            overrides.free_storage_gb,
-        );
-        set(
-            "class_a_per_million",
-            &mut self.class_a_per_million,
-            overrides.class_a_per_million,
-        );
-        set(
-            "class_b_per_million",
-            &mut self.class_b_per_million,
-            overrides.class_b_per_million,
-        );
-        set(
-            "delete_per_million",
-            &mut self.delete_per_million,
-            overrides.delete_per_million,
-        );
-        set(
-            "egress_per_gb",
-            &mut self.egress_per_gb,
-            overrides.egress_per_gb,
-        );
-        set(
-            "free_egress_gb",
-            &mut self.free_egress_gb,
-            overrides.free_egress_gb,
-        );
+        set("storage_per_gb_month", &mut self.storage_per_gb_month, overrides.storage_per_gb_month);
+        set("free_storage_gb", &mut self.free_storage_gb, overrides.free_storage_gb);
+        set("class_a_per_million", &mut self.class_a_per_million, overrides.class_a_per_million);
+        set("class_b_per_million", &mut self.class_b_per_million, overrides.class_b_per_million);
+        set("delete_per_million", &mut self.delete_per_million, overrides.delete_per_million);
+        set("egress_per_gb", &mut self.egress_per_gb, overrides.egress_per_gb);
+        set("free_egress_gb", &mut self.free_egress_gb, overrides.free_egress_gb);
 
         if let Some(limit) = overrides.storage_limit_gb {
             self.storage_limit_gb = (limit != 0.0).then_some(limit);
@@ -301,10 +264,7 @@ impl Prices {
         if let Some(limit) = self.storage_limit_gb
             && (!limit.is_finite() || limit <= 0.0)
         {
-            return Err(CostsError::InvalidPrice {
-                field: "storage_limit_gb",
-                value: limit,
-            });
+            return Err(CostsError::InvalidPrice { field: "storage_limit_gb", value: limit });
         }
         Ok(())
     }

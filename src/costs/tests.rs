@@ -9,17 +9,11 @@ fn builtin(kind: &str) -> Prices {
 }
 
 fn assert_usd(actual: f64, expected: f64) {
-    assert!(
-        (actual - expected).abs() < 1e-9,
-        "expected ${expected}, got ${actual}"
-    );
+    assert!((actual - expected).abs() < 1e-9, "expected ${expected}, got ${actual}");
 }
 
 fn stored(bytes: u64) -> Usage {
-    Usage {
-        bytes_stored: bytes,
-        ..Usage::default()
-    }
+    Usage { bytes_stored: bytes, ..Usage::default() }
 }
 
 #[test]
@@ -52,10 +46,7 @@ fn s3_prices_writes_and_lists_together_and_deletes_free() {
 fn s3_egress_past_the_free_100_gb_is_nine_cents_a_gb() {
     let s3 = builtin("s3");
     let egress = |gb: u64| {
-        let usage = Usage {
-            egress_bytes: gb * GB,
-            ..Usage::default()
-        };
+        let usage = Usage { egress_bytes: gb * GB, ..Usage::default() };
         estimate(&usage, &s3).egress_usd
     };
 
@@ -135,10 +126,8 @@ fn local_disk_is_free_until_configured() {
     };
     assert_eq!(estimate(&usage, &builtin("local")).total_usd, 0.0);
 
-    let overrides = PriceOverrides {
-        storage_per_gb_month: Some(0.02),
-        ..PriceOverrides::default()
-    };
+    let overrides =
+        PriceOverrides { storage_per_gb_month: Some(0.02), ..PriceOverrides::default() };
     let priced = Prices::resolve("local", Some(&overrides)).unwrap();
     // 100 GB x $0.02.
     assert_usd(estimate(&usage, &priced).total_usd, 2.0);
@@ -206,10 +195,7 @@ fn every_builtin_table_is_valid_dated_and_sourced() {
         assert!(prices.overridden.is_empty(), "{kind}");
     }
     assert!(Prices::builtin("gcs").is_none());
-    assert_eq!(
-        builtin("uploadthing").verification,
-        Verification::Unverified
-    );
+    assert_eq!(builtin("uploadthing").verification, Verification::Unverified);
 }
 
 #[test]
@@ -230,18 +216,12 @@ fn overrides_parse_from_toml_and_replace_only_what_they_set() {
     assert_eq!(prices.monthly_fee, 5.0);
     assert_eq!(prices.free_class_a, 0);
     assert_eq!(prices.class_b_per_million, 0.36);
-    assert_eq!(
-        prices.overridden,
-        ["monthly_fee", "storage_per_gb_month", "free_class_a"]
-    );
+    assert_eq!(prices.overridden, ["monthly_fee", "storage_per_gb_month", "free_class_a"]);
 }
 
 #[test]
 fn a_storage_limit_of_zero_removes_the_limit() {
-    let overrides = PriceOverrides {
-        storage_limit_gb: Some(0.0),
-        ..PriceOverrides::default()
-    };
+    let overrides = PriceOverrides { storage_limit_gb: Some(0.0), ..PriceOverrides::default() };
     let prices = Prices::resolve("uploadthing-free", Some(&overrides)).unwrap();
 
     assert_eq!(prices.storage_limit_gb, None);
@@ -251,22 +231,13 @@ fn a_storage_limit_of_zero_removes_the_limit() {
 fn bad_overrides_are_refused() {
     assert!(toml::from_str::<PriceOverrides>("storage_per_gb = 0.02").is_err());
 
-    let negative = PriceOverrides {
-        egress_per_gb: Some(-0.01),
-        ..PriceOverrides::default()
-    };
+    let negative = PriceOverrides { egress_per_gb: Some(-0.01), ..PriceOverrides::default() };
     assert!(matches!(
         Prices::resolve("s3", Some(&negative)),
-        Err(CostsError::InvalidPrice {
-            field: "egress_per_gb",
-            ..
-        })
+        Err(CostsError::InvalidPrice { field: "egress_per_gb", .. })
     ));
 
-    let not_a_number = PriceOverrides {
-        monthly_fee: Some(f64::NAN),
-        ..PriceOverrides::default()
-    };
+    let not_a_number = PriceOverrides { monthly_fee: Some(f64::NAN), ..PriceOverrides::default() };
     assert!(Prices::resolve("s3", Some(&not_a_number)).is_err());
 }
 
@@ -277,16 +248,12 @@ fn an_unknown_kind_needs_prices_from_the_configuration() {
         Err(CostsError::UnknownKind { kind }) if kind == "gcs"
     ));
 
-    let unknown_base = PriceOverrides {
-        based_on: Some("wasabi".into()),
-        ..PriceOverrides::default()
-    };
+    let unknown_base =
+        PriceOverrides { based_on: Some("wasabi".into()), ..PriceOverrides::default() };
     assert!(Prices::resolve("s3", Some(&unknown_base)).is_err());
 
-    let configured = PriceOverrides {
-        storage_per_gb_month: Some(0.0069),
-        ..PriceOverrides::default()
-    };
+    let configured =
+        PriceOverrides { storage_per_gb_month: Some(0.0069), ..PriceOverrides::default() };
     let prices = Prices::resolve("wasabi", Some(&configured)).unwrap();
     assert_eq!(prices.provider, "wasabi");
     assert_eq!(prices.verification, Verification::Configured);

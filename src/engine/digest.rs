@@ -28,8 +28,7 @@ impl StreamDigest {
         self.size += chunk.len() as u64;
         if self.head.len() < SNIFF_BYTES {
             let wanted = SNIFF_BYTES - self.head.len();
-            self.head
-                .extend_from_slice(&chunk[..wanted.min(chunk.len())]);
+            self.head.extend_from_slice(&chunk[..wanted.min(chunk.len())]);
         }
     }
 
@@ -98,18 +97,9 @@ mod tests {
 
     #[test]
     fn types_come_from_the_bytes() {
-        assert_eq!(
-            sniff_content_type(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
-            "image/png"
-        );
+        assert_eq!(sniff_content_type(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), "image/png");
         assert_eq!(sniff_content_type(b"%PDF-1.7\n"), "application/pdf");
-        assert_eq!(
-            sniff_content_type("héllo".as_bytes()),
-            "text/plain; charset=utf-8"
-        );
-        assert_eq!(
-            sniff_content_type(&[0xff, 0x00, 0x13]),
-            "application/octet-stream"
-        );
+        assert_eq!(sniff_content_type("héllo".as_bytes()), "text/plain; charset=utf-8");
+        assert_eq!(sniff_content_type(&[0xff, 0x00, 0x13]), "application/octet-stream");
     }
 }

@@ -103,10 +103,9 @@ impl Twinstore {
         .await?;
 
         let source_kind = self.stores[&from].kind().as_str();
-        if let (Some(source), Some(dest)) = (
-            Prices::builtin(source_kind),
-            Prices::builtin(target.kind().as_str()),
-        ) {
+        if let (Some(source), Some(dest)) =
+            (Prices::builtin(source_kind), Prices::builtin(target.kind().as_str()))
+        {
             let estimate =
                 migration_estimate(plan.bytes_to_copy, plan.files_to_copy, &source, &dest);
             plan.estimate = Some(estimate);
@@ -141,23 +140,15 @@ impl Twinstore {
         info!(to = %options.to, role, "migration running");
 
         let total = self.catalog.file_count().await?;
-        let mut report = MigrateReport {
-            copied: 0,
-            failed: Vec::new(),
-            roles: None,
-        };
+        let mut report = MigrateReport { copied: 0, failed: Vec::new(), roles: None };
         // Passes repeat until one finds nothing to copy: files uploaded during a pass
         // are picked up by the next.
         loop {
             let before = report.copied;
             report.failed.clear();
-            self.copy_pass(options, total, &mut report, progress)
-                .await?;
+            self.copy_pass(options, total, &mut report, progress).await?;
             if !report.failed.is_empty() {
-                warn!(
-                    failed = report.failed.len(),
-                    "migration incomplete; run it again"
-                );
+                warn!(failed = report.failed.len(), "migration incomplete; run it again");
                 return Ok(report);
             }
             if report.copied == before {
@@ -173,8 +164,7 @@ impl Twinstore {
 
         // A put that was already running when the roles switched may have committed
         // without a target copy; one more pass catches it.
-        self.copy_pass(options, total, &mut report, progress)
-            .await?;
+        self.copy_pass(options, total, &mut report, progress).await?;
         self.catalog.point_urls_at(&roles).await?;
         report.roles = Some(roles);
         Ok(report)
@@ -198,10 +188,8 @@ impl Twinstore {
             after = Some(last.id.clone());
 
             done += files.len() as u64;
-            let todo: Vec<FileRecord> = files
-                .into_iter()
-                .filter(|file| !has_stored_copy(file, &options.to))
-                .collect();
+            let todo: Vec<FileRecord> =
+                files.into_iter().filter(|file| !has_stored_copy(file, &options.to)).collect();
             let outcomes: Vec<(FileRecord, Result<()>)> = futures::stream::iter(todo)
                 .map(|file| self.copy_verified(file, &options.to))
                 .buffer_unordered(options.concurrency.max(1))
@@ -213,19 +201,12 @@ impl Twinstore {
                     Err(err) => report.failed.push(CopyProblem {
                         file_id: file.id.clone(),
                         store: options.to.clone(),
-                        key: file
-                            .copies
-                            .first()
-                            .map(|c| c.key.clone())
-                            .unwrap_or_default(),
+                        key: file.copies.first().map(|c| c.key.clone()).unwrap_or_default(),
                         reason: crate::store::error_chain(&err),
                     }),
                 }
             }
-            progress(Progress {
-                done,
-                total: total.max(done),
-            });
+            progress(Progress { done, total: total.max(done) });
         }
     }
 
@@ -238,21 +219,14 @@ impl Twinstore {
     async fn try_copy_verified(&self, file: &FileRecord, store: &str) -> Result<()> {
         let key = crate::names::original_key(&file.id);
         let url = self.stores[store].canonical_url(&key);
-        self.catalog
-            .ensure_copy(&file.id, store, &key, &url)
-            .await?;
+        self.catalog.ensure_copy(&file.id, store, &key, &url).await?;
         self.replicate(&file.id, store).await?;
 
         let copied = self.file(&file.id).await?;
         let copy = copied.copy_in(store).expect("the copy was just recorded");
         if let Err(reason) = self.hash_copy(&copied, copy).await {
-            self.catalog
-                .record_copy_failure(&file.id, store, &reason)
-                .await?;
-            return Err(Error::NoReadableCopy {
-                id: file.id.clone(),
-                reasons: reason,
-            });
+            self.catalog.record_copy_failure(&file.id, store, &reason).await?;
+            return Err(Error::NoReadableCopy { id: file.id.clone(), reasons: reason });
         }
         self.catalog.mark_copy_verified(&file.id, store).await?;
         Ok(())
@@ -262,22 +236,10 @@ impl Twinstore {
     fn switched_roles(&self, to: &str, role: Role) -> Roles {
         let Roles { primary, backup } = self.roles();
         match role {
-            Role::Primary if backup == to => Roles {
-                primary: to.to_owned(),
-                backup: primary,
-            },
-            Role::Primary => Roles {
-                primary: to.to_owned(),
-                backup,
-            },
-            Role::Backup if primary == to => Roles {
-                primary: backup,
-                backup: to.to_owned(),
-            },
-            Role::Backup => Roles {
-                primary,
-                backup: to.to_owned(),
-            },
+            Role::Primary if backup == to => Roles { primary: to.to_owned(), backup: primary },
+            Role::Primary => Roles { primary: to.to_owned(), backup },
+            Role::Backup if primary == to => Roles { primary: backup, backup: to.to_owned() },
+            Role::Backup => Roles { primary, backup: to.to_owned() },
         }
     }
 
@@ -302,6 +264,5 @@ impl Twinstore {
 }
 
 fn has_stored_copy(file: &FileRecord, store: &str) -> bool {
-    file.copy_in(store)
-        .is_some_and(|copy| copy.state == CopyState::Stored)
+    file.copy_in(store).is_some_and(|copy| copy.state == CopyState::Stored)
 }

@@ -3,8 +3,10 @@
 //! [`Twinstore`] is the library's entry point; the CLI and the service are thin layers
 //! over it.
 
+mod cost_report;
 mod digest;
 mod migrate;
+mod monitor;
 mod put;
 mod read;
 mod repair;
@@ -19,7 +21,9 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 use tracing::{info, warn};
 
+pub use cost_report::{CostReport, MigrationOption, StoreCostLine};
 pub use migrate::{MigrateOptions, MigrateReport, MigrationPlan, Role};
+pub use monitor::{Alert, HealthMonitor};
 pub use read::{FileReader, ReadOptions};
 pub use repair::{RepairOptions, RepairReport};
 pub use status::Status;
@@ -29,7 +33,7 @@ pub use worker::{Worker, WorkerOptions};
 use crate::catalog::{Catalog, CopyState, FilePage, FileRecord, Roles};
 use crate::config::{Config, ConfigError};
 use crate::error::{Error, Result};
-use crate::store::{CircuitBreaker, Store, StoreHealth, open_store, round_trip};
+use crate::store::{CircuitBreaker, MeteredStore, Store, StoreHealth, open_store, round_trip};
 
 /// Both stores' health, from real round trips.
 #[derive(Debug, Clone, Serialize)]
@@ -46,6 +50,8 @@ pub struct Twinstore {
     config: Config,
     catalog: Catalog,
     stores: BTreeMap<String, Arc<dyn Store>>,
+    /// The meters around each store, whose counts feed the cost report.
+    meters: Vec<(String, Arc<MeteredStore>)>,
     /// Which store holds each role: the configuration's, unless the catalog records
     /// a change (after a migration). Refreshed by [`Twinstore::refresh_roles`].
     roles: RwLock<Roles>,
@@ -73,23 +79,32 @@ impl Twinstore {
         catalog: Catalog,
         stores: BTreeMap<String, Arc<dyn Store>>,
     ) -> Self {
-        assert!(
-            stores.contains_key(&config.primary),
-            "the primary store is not open"
-        );
-        assert!(
-            stores.contains_key(&config.backup),
-            "the backup store is not open"
-        );
+        assert!(stores.contains_key(&config.primary), "the primary store is not open");
+        assert!(stores.contains_key(&config.backup), "the backup store is not open");
         let breaker = CircuitBreaker::new(config.timeouts.breaker_cooldown);
         let roles = RwLock::new(configured_roles(&config));
-        Self {
-            config,
-            catalog,
-            stores,
-            roles,
-            breaker,
+        let mut meters = Vec::new();
+        let stores = stores
+            .into_iter()
+            .map(|(name, store)| {
+                let metered = Arc::new(MeteredStore::new(store));
+                meters.push((name.clone(), metered.clone()));
+                (name, metered as Arc<dyn Store>)
+            })
+            .collect();
+        Self { config, catalog, stores, meters, roles, breaker }
+    }
+
+    /// Adds the requests and bytes counted since the last flush to the catalog's
+    /// usage table, for the cost report.
+    pub async fn flush_usage(&self) -> Result<()> {
+        for (name, meter) in &self.meters {
+            let counts = meter.take();
+            if !counts.is_empty() {
+                self.catalog.add_usage(name, &counts).await?;
+            }
         }
+        Ok(())
     }
 
     /// Reads the roles recorded in the catalog (a migration may have changed them).
@@ -143,10 +158,7 @@ impl Twinstore {
 
     /// The file `id` with its copies.
     pub async fn file(&self, id: &str) -> Result<FileRecord> {
-        self.catalog
-            .file(id)
-            .await?
-            .ok_or_else(|| Error::FileNotFound { id: id.to_owned() })
+        self.catalog.file(id).await?.ok_or_else(|| Error::FileNotFound { id: id.to_owned() })
     }
 
     /// Up to `limit` files, newest first, after `cursor`.
@@ -178,9 +190,7 @@ impl Twinstore {
             let store = self.store_of(&file, &copy.store)?;
             match store.delete(&copy.key).await {
                 Ok(()) => {
-                    self.catalog
-                        .set_copy_state(id, &copy.store, CopyState::Deleted, None)
-                        .await?;
+                    self.catalog.set_copy_state(id, &copy.store, CopyState::Deleted, None).await?;
                 }
                 Err(err) => {
                     warn!(file_id = %id, store = %copy.store, error = %err, "copy not removed");
@@ -210,24 +220,18 @@ impl Twinstore {
         };
         let backup_url = url_of(&roles.backup);
         if url != file.url || backup_url != file.backup_url {
-            self.catalog
-                .set_file_urls(file_id, &url, backup_url.as_deref())
-                .await?;
+            self.catalog.set_file_urls(file_id, &url, backup_url.as_deref()).await?;
         }
         Ok(())
     }
 
     fn store_of(&self, file: &FileRecord, store: &str) -> Result<&Arc<dyn Store>> {
-        self.stores.get(store).ok_or_else(|| Error::UnknownStore {
-            id: file.id.clone(),
-            store: store.to_owned(),
-        })
+        self.stores
+            .get(store)
+            .ok_or_else(|| Error::UnknownStore { id: file.id.clone(), store: store.to_owned() })
     }
 }
 
 fn configured_roles(config: &Config) -> Roles {
-    Roles {
-        primary: config.primary.clone(),
-        backup: config.backup.clone(),
-    }
+    Roles { primary: config.primary.clone(), backup: config.backup.clone() }
 }

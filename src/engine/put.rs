@@ -36,10 +36,7 @@ impl Twinstore {
                 format!("{} is not a regular file", path.display()),
             )));
         }
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default();
+        let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
         let body = ReaderStream::with_capacity(file, FILE_CHUNK_BYTES).boxed();
         self.put(&name, body).await
     }
@@ -60,10 +57,7 @@ impl Twinstore {
         let name = sanitize_display_name(name);
         // The roles as they are now; a migration that switches them mid-put does not
         // change where this file goes.
-        let pair = Pair {
-            primary: self.primary(),
-            backup: self.backup(),
-        };
+        let pair = Pair { primary: self.primary(), backup: self.backup() };
 
         let (primary_tx, primary_rx) = mpsc::channel(CHUNKS_QUEUED);
         let (backup_tx, backup_rx) = mpsc::channel(CHUNKS_QUEUED);
@@ -72,9 +66,7 @@ impl Twinstore {
         let backup_skipped = self.breaker.is_open(pair.backup.name());
         let write_backup = async {
             if backup_skipped {
-                return Err(StoreError::Skipped {
-                    store: pair.backup.name().to_owned(),
-                });
+                return Err(StoreError::Skipped { store: pair.backup.name().to_owned() });
             }
             pair.backup.put(&key, backup_rx.boxed()).await
         };
@@ -105,10 +97,7 @@ impl Twinstore {
             Err(err) => {
                 pair.discard(&key, written).await;
                 let store = pair.primary.name().to_owned();
-                return Err(Error::PrimaryFailed {
-                    store,
-                    source: Box::new(err),
-                });
+                return Err(Error::PrimaryFailed { store, source: Box::new(err) });
             }
         };
         let backup_outcome = confirm(pair.backup.as_ref(), backup_result, &fingerprint);
@@ -150,15 +139,9 @@ impl Twinstore {
             });
         }
 
-        let pending = record
-            .copies
-            .iter()
-            .filter(|copy| copy.state == CopyState::Pending);
+        let pending = record.copies.iter().filter(|copy| copy.state == CopyState::Pending);
         let jobs = pending
-            .map(|copy| Job::Replicate {
-                file_id: record.id.clone(),
-                store: copy.store.clone(),
-            })
+            .map(|copy| Job::Replicate { file_id: record.id.clone(), store: copy.store.clone() })
             .collect();
         Ok(jobs)
     }
@@ -294,13 +277,9 @@ async fn pump(
         let chunk = match item {
             Ok(chunk) => chunk,
             Err(err) => {
-                let _ = primary
-                    .send(Err(io::Error::new(err.kind(), err.to_string())))
-                    .await;
+                let _ = primary.send(Err(io::Error::new(err.kind(), err.to_string()))).await;
                 if let Some(backup) = &mut backup {
-                    let _ = backup
-                        .send(Err(io::Error::new(err.kind(), err.to_string())))
-                        .await;
+                    let _ = backup.send(Err(io::Error::new(err.kind(), err.to_string()))).await;
                 }
                 return Err(PumpError::Input(err));
             }

@@ -79,20 +79,12 @@ impl Twinstore {
             match self.open_copy(&file, copy, options.range.clone()).await {
                 Ok((range, body)) => {
                     let store = copy.store.clone();
-                    return Ok(FileReader {
-                        file,
-                        store,
-                        range,
-                        body,
-                    });
+                    return Ok(FileReader { file, store, range, body });
                 }
                 Err(err) => reasons.push(format!("{}: {err}", copy.store)),
             }
         }
-        Err(Error::NoReadableCopy {
-            id: id.to_owned(),
-            reasons: reasons.join("; "),
-        })
+        Err(Error::NoReadableCopy { id: id.to_owned(), reasons: reasons.join("; ") })
     }
 
     /// Downloads the whole file `id` to `path`, verified against its SHA-256.
@@ -120,17 +112,11 @@ impl Twinstore {
                     reasons.push(format!("{}: {err}", copy.store));
                 }
                 Err(WriteError::Write(source)) => {
-                    return Err(Error::Output {
-                        path: path.to_path_buf(),
-                        source,
-                    });
+                    return Err(Error::Output { path: path.to_path_buf(), source });
                 }
             }
         }
-        Err(Error::NoReadableCopy {
-            id: id.to_owned(),
-            reasons: reasons.join("; "),
-        })
+        Err(Error::NoReadableCopy { id: id.to_owned(), reasons: reasons.join("; ") })
     }
 
     /// A URL for the file `id` that works now.
@@ -163,10 +149,7 @@ impl Twinstore {
                 Err(err) => reasons.push(format!("{}: {err}", copy.store)),
             }
         }
-        Err(Error::NoReadableCopy {
-            id: id.to_owned(),
-            reasons: reasons.join("; "),
-        })
+        Err(Error::NoReadableCopy { id: id.to_owned(), reasons: reasons.join("; ") })
     }
 
     /// The copies worth reading, in the order to try them: by role, then stores that
@@ -188,11 +171,8 @@ impl Twinstore {
             _ => 2,
         };
 
-        let mut copies: Vec<&CopyRecord> = file
-            .copies
-            .iter()
-            .filter(|copy| copy.state == CopyState::Stored)
-            .collect();
+        let mut copies: Vec<&CopyRecord> =
+            file.copies.iter().filter(|copy| copy.state == CopyState::Stored).collect();
         copies.sort_by_key(|copy| (self.breaker.is_open(&copy.store), role_rank(copy)));
         copies
     }
@@ -244,10 +224,7 @@ fn check_object(
     copy: &CopyRecord,
     info: &crate::store::ObjectInfo,
 ) -> Result<(), CopyReadError> {
-    let replaced = |what| CopyReadError::Replaced {
-        store: copy.store.clone(),
-        what,
-    };
+    let replaced = |what| CopyReadError::Replaced { store: copy.store.clone(), what };
     if info.size != file.size {
         return Err(replaced("size"));
     }
@@ -270,12 +247,7 @@ struct VerifiedBody {
 
 impl VerifiedBody {
     fn new(inner: ByteStream, expected: String, store: String) -> Self {
-        Self {
-            inner,
-            hasher: Some(Sha256::new()),
-            expected,
-            store,
-        }
+        Self { inner, hasher: Some(Sha256::new()), expected, store }
     }
 }
 
@@ -321,10 +293,7 @@ enum WriteError {
 
 /// Streams `body` into a temporary file beside `path`, then renames it over `path`.
 async fn write_verified(mut body: ByteStream, path: &Path) -> Result<(), WriteError> {
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let temp = tempfile::Builder::new()
         .prefix(".twinstore-download-")
         .tempfile_in(parent)
@@ -337,8 +306,6 @@ async fn write_verified(mut body: ByteStream, path: &Path) -> Result<(), WriteEr
         file.write_all(&chunk).await.map_err(WriteError::Write)?;
     }
     file.sync_all().await.map_err(WriteError::Write)?;
-    temp_path
-        .persist(path)
-        .map_err(|err| WriteError::Write(err.error))?;
+    temp_path.persist(path).map_err(|err| WriteError::Write(err.error))?;
     Ok(())
 }

@@ -52,26 +52,17 @@ impl Twinstore {
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<RepairReport> {
         let verify = self.verify(options.deep, progress).await?;
-        let mut report = RepairReport {
-            dry_run: options.dry_run,
-            ..RepairReport::default()
-        };
+        let mut report = RepairReport { dry_run: options.dry_run, ..RepairReport::default() };
 
-        let mut to_restore: Vec<CopyProblem> = verify
-            .missing
-            .iter()
-            .chain(&verify.mismatched)
-            .cloned()
-            .collect();
+        let mut to_restore: Vec<CopyProblem> =
+            verify.missing.iter().chain(&verify.mismatched).cloned().collect();
         to_restore.extend(self.pending_copies().await?);
 
         // Mark every bad copy first, so that none of them serves as a source.
         if !options.dry_run {
             for problem in &to_restore {
                 let reason = format!("verify: {}", problem.reason);
-                self.catalog
-                    .record_copy_failure(&problem.file_id, &problem.store, &reason)
-                    .await?;
+                self.catalog.record_copy_failure(&problem.file_id, &problem.store, &reason).await?;
             }
         }
         for problem in to_restore {
@@ -118,10 +109,7 @@ impl Twinstore {
         let Some(file) = self.catalog.file(file_id).await? else {
             return Ok(true);
         };
-        Ok(!file
-            .copies
-            .iter()
-            .any(|c| c.store == orphan.store && c.key == orphan.key))
+        Ok(!file.copies.iter().any(|c| c.store == orphan.store && c.key == orphan.key))
     }
 
     /// Copies still pending, as problems to restore.
@@ -129,10 +117,7 @@ impl Twinstore {
         let mut pending = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let files = self
-                .catalog
-                .files_after(after.as_deref(), super::verify::PAGE)
-                .await?;
+            let files = self.catalog.files_after(after.as_deref(), super::verify::PAGE).await?;
             let Some(last) = files.last() else { break };
             after = Some(last.id.clone());
             for file in &files {

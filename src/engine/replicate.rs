@@ -26,11 +26,7 @@ impl Twinstore {
         let target = self.store_of(&file, store)?.clone();
         let mut reasons = Vec::new();
 
-        for source in self
-            .read_order(&file, false)
-            .into_iter()
-            .filter(|c| c.store != store)
-        {
+        for source in self.read_order(&file, false).into_iter().filter(|c| c.store != store) {
             let body = match self.open_copy(&file, source, None).await {
                 Ok((_, body)) => body,
                 Err(err) => {
@@ -41,47 +37,31 @@ impl Twinstore {
             match target.put(&target_copy.key, body).await {
                 Ok(written) if written.size == file.size => {
                     let etag = written.etag.as_deref();
-                    self.catalog
-                        .mark_copy_stored(file_id, store, &file.sha256, etag)
-                        .await?;
+                    self.catalog.mark_copy_stored(file_id, store, &file.sha256, etag).await?;
                     self.refresh_file_urls(file_id).await?;
                     info!(file_id, store, from = %source.store, "copy replicated");
                     return Ok(());
                 }
                 Ok(written) => {
                     let _ = target.delete(&target_copy.key).await;
-                    reasons.push(format!(
-                        "{store} kept {} of {} bytes",
-                        written.size, file.size
-                    ));
+                    reasons.push(format!("{store} kept {} of {} bytes", written.size, file.size));
                 }
                 // The source's bytes failed (or did not match their checksum): try the
                 // next source.
                 Err(err @ StoreError::Body { .. }) => {
                     warn!(file_id, store, from = %source.store, error = %err, "source copy failed");
-                    reasons.push(format!(
-                        "{}: {}",
-                        source.store,
-                        crate::store::error_chain(&err)
-                    ));
+                    reasons.push(format!("{}: {}", source.store, crate::store::error_chain(&err)));
                 }
                 Err(err) => {
                     let text = crate::store::error_chain(&err);
-                    self.catalog
-                        .record_copy_failure(file_id, store, &text)
-                        .await?;
+                    self.catalog.record_copy_failure(file_id, store, &text).await?;
                     return Err(err.into());
                 }
             }
         }
 
         let reasons = reasons.join("; ");
-        self.catalog
-            .record_copy_failure(file_id, store, &reasons)
-            .await?;
-        Err(Error::NoReadableCopy {
-            id: file_id.to_owned(),
-            reasons,
-        })
+        self.catalog.record_copy_failure(file_id, store, &reasons).await?;
+        Err(Error::NoReadableCopy { id: file_id.to_owned(), reasons })
     }
 }

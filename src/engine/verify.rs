@@ -112,10 +112,7 @@ impl Twinstore {
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<VerifyReport> {
         let started: DateTime<Utc> = crate::catalog::now();
-        let mut report = VerifyReport {
-            deep,
-            ..VerifyReport::default()
-        };
+        let mut report = VerifyReport { deep, ..VerifyReport::default() };
         let total = self.catalog.file_count().await?;
 
         let mut listings = HashMap::new();
@@ -135,13 +132,9 @@ impl Twinstore {
             after = Some(last.id.clone());
 
             for file in files.iter().filter(|file| file.created_at <= started) {
-                self.verify_file(file, deep, &mut listings, &mut report)
-                    .await?;
+                self.verify_file(file, deep, &mut listings, &mut report).await?;
                 report.files += 1;
-                progress(Progress {
-                    done: report.files,
-                    total: total.max(report.files),
-                });
+                progress(Progress { done: report.files, total: total.max(report.files) });
             }
         }
 
@@ -149,24 +142,13 @@ impl Twinstore {
             for (key, info) in listing {
                 let file_id = key.strip_prefix(FILES_PREFIX).unwrap_or(&key);
                 // A file written after the check began is not an orphan.
-                if self
-                    .catalog
-                    .file(file_id)
-                    .await?
-                    .is_some_and(|f| f.created_at > started)
-                {
+                if self.catalog.file(file_id).await?.is_some_and(|f| f.created_at > started) {
                     continue;
                 }
-                report.orphans.push(Orphan {
-                    store: store.clone(),
-                    key,
-                    size: info.size,
-                });
+                report.orphans.push(Orphan { store: store.clone(), key, size: info.size });
             }
         }
-        report
-            .orphans
-            .sort_by(|a, b| (&a.store, &a.key).cmp(&(&b.store, &b.key)));
+        report.orphans.sort_by(|a, b| (&a.store, &a.key).cmp(&(&b.store, &b.key)));
         Ok(report)
     }
 
@@ -181,9 +163,7 @@ impl Twinstore {
     ) -> Result<()> {
         let mut good_copies = 0;
         for copy in &file.copies {
-            let listed = listings
-                .get_mut(&copy.store)
-                .map(|listing| listing.remove(&copy.key));
+            let listed = listings.get_mut(&copy.store).map(|listing| listing.remove(&copy.key));
             match copy.state {
                 CopyState::Stored => {}
                 CopyState::Pending => {
@@ -203,9 +183,7 @@ impl Twinstore {
                 reason,
             };
             let Some(info) = listed else {
-                report
-                    .missing
-                    .push(problem("the object is missing".to_owned()));
+                report.missing.push(problem("the object is missing".to_owned()));
                 continue;
             };
             let verdict = match fast_check(file, copy, &info) {
@@ -218,9 +196,7 @@ impl Twinstore {
                     report.copies_ok += 1;
                     good_copies += 1;
                     if deep {
-                        self.catalog
-                            .mark_copy_verified(&file.id, &copy.store)
-                            .await?;
+                        self.catalog.mark_copy_verified(&file.id, &copy.store).await?;
                     }
                 }
                 Err(reason) => report.mismatched.push(problem(reason)),
@@ -240,13 +216,8 @@ impl Twinstore {
         file: &FileRecord,
         copy: &CopyRecord,
     ) -> Result<(), String> {
-        let store = self
-            .store_of(file, &copy.store)
-            .map_err(|err| err.to_string())?;
-        let object = store
-            .get(&copy.key, None)
-            .await
-            .map_err(|err| err.to_string())?;
+        let store = self.store_of(file, &copy.store).map_err(|err| err.to_string())?;
+        let object = store.get(&copy.key, None).await.map_err(|err| err.to_string())?;
         let mut hasher = Sha256::new();
         let mut body = object.body;
         while let Some(chunk) = body.next().await {

@@ -53,11 +53,7 @@ impl Worker {
     /// A worker over `twinstore`.
     pub fn new(twinstore: Arc<Twinstore>, options: WorkerOptions) -> Self {
         let owner = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7());
-        Self {
-            twinstore,
-            options,
-            owner,
-        }
+        Self { twinstore, options, owner }
     }
 
     /// Runs jobs until `shutdown` is cancelled. Jobs already started finish first.
@@ -99,10 +95,7 @@ impl Worker {
     /// Takes up to `concurrency` due jobs and runs them together.
     async fn run_batch(&self) -> Result<usize> {
         let limit = self.options.concurrency as u32;
-        let claimed = self
-            .twinstore
-            .catalog
-            .claim_jobs(&self.owner, self.options.lease, limit);
+        let claimed = self.twinstore.catalog.claim_jobs(&self.owner, self.options.lease, limit);
         let claimed = claimed.await?;
         let count = claimed.len();
         futures::future::join_all(claimed.into_iter().map(|job| self.execute(job))).await;
@@ -154,20 +147,15 @@ impl Worker {
             return Ok(catalog.fail_job(&claimed.id, &self.owner, &error).await?);
         }
 
-        let seed = claimed.id.bytes().fold(claimed.attempts as u64, |h, b| {
-            h.wrapping_mul(31).wrapping_add(b as u64)
-        });
-        let delay = backoff(
-            claimed.attempts,
-            self.options.backoff_base,
-            self.options.backoff_cap,
-            seed,
-        );
+        let seed = claimed
+            .id
+            .bytes()
+            .fold(claimed.attempts as u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
+        let delay =
+            backoff(claimed.attempts, self.options.backoff_base, self.options.backoff_cap, seed);
         info!(job = %key, attempts = claimed.attempts, retry_in = ?delay, error = %error, "job will retry");
         let run_at = crate::catalog::now() + delay;
-        Ok(catalog
-            .retry_job(&claimed.id, &self.owner, &error, run_at)
-            .await?)
+        Ok(catalog.retry_job(&claimed.id, &self.owner, &error, run_at).await?)
     }
 }
 

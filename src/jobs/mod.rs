@@ -106,10 +106,7 @@ mod tests {
 
     #[test]
     fn jobs_are_stored_as_tagged_json() {
-        let job = Job::Replicate {
-            file_id: "f1".into(),
-            store: "s3".into(),
-        };
+        let job = Job::Replicate { file_id: "f1".into(), store: "s3".into() };
         let json = serde_json::to_string(&job).unwrap();
         assert_eq!(json, r#"{"kind":"replicate","file_id":"f1","store":"s3"}"#);
         assert_eq!(serde_json::from_str::<Job>(&json).unwrap(), job);

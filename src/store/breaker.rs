@@ -20,18 +20,13 @@ pub struct CircuitBreaker {
 impl CircuitBreaker {
     /// A breaker that skips a failed store for `cooldown`.
     pub fn new(cooldown: Duration) -> Self {
-        Self {
-            cooldown,
-            opened_at: Mutex::new(HashMap::new()),
-        }
+        Self { cooldown, opened_at: Mutex::new(HashMap::new()) }
     }
 
     /// Whether `store` should be skipped now.
     pub fn is_open(&self, store: &str) -> bool {
         let opened_at = self.opened_at.lock().expect("breaker lock poisoned");
-        opened_at
-            .get(store)
-            .is_some_and(|since| since.elapsed() < self.cooldown)
+        opened_at.get(store).is_some_and(|since| since.elapsed() < self.cooldown)
     }
 
     /// Records that a call to `store` failed; it is skipped for the cool-down.
@@ -61,10 +56,7 @@ mod tests {
         assert!(!breaker.is_open("local"));
 
         std::thread::sleep(Duration::from_millis(60));
-        assert!(
-            !breaker.is_open("s3"),
-            "after the cool-down a probe is let through"
-        );
+        assert!(!breaker.is_open("s3"), "after the cool-down a probe is let through");
     }
 
     #[test]

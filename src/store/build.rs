@@ -21,28 +21,17 @@ const S3_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Opens the store `name` as `config` describes it. Local folders are created.
 pub fn open_store(name: &str, config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
-    let misconfigured = |message: &str| StoreError::Config {
-        store: name.to_owned(),
-        message: message.to_owned(),
-    };
+    let misconfigured =
+        |message: &str| StoreError::Config { store: name.to_owned(), message: message.to_owned() };
 
     let backend = match config.kind {
         StoreKind::Local => {
-            let path = config
-                .path
-                .as_ref()
-                .ok_or_else(|| misconfigured("path is not set"))?;
+            let path = config.path.as_ref().ok_or_else(|| misconfigured("path is not set"))?;
             std::fs::create_dir_all(path).map_err(|err| {
-                misconfigured(&format!(
-                    "cannot create the folder {}: {err}",
-                    path.display()
-                ))
+                misconfigured(&format!("cannot create the folder {}: {err}", path.display()))
             })?;
             let path = std::fs::canonicalize(path).map_err(|err| {
-                misconfigured(&format!(
-                    "cannot resolve the folder {}: {err}",
-                    path.display()
-                ))
+                misconfigured(&format!("cannot resolve the folder {}: {err}", path.display()))
             })?;
             let inner = LocalFileSystem::new_with_prefix(&path)
                 .map_err(|err| misconfigured(&err.to_string()))?
@@ -59,21 +48,11 @@ pub fn open_store(name: &str, config: &StoreConfig) -> Result<Arc<dyn Store>, St
         StoreKind::Memory => {
             let base = config.public_base_url.clone();
             let url_base = base.clone().unwrap_or_else(|| format!("memory://{name}"));
-            wrap(
-                name,
-                config,
-                Arc::new(InMemory::new()),
-                None,
-                url_base,
-                base.is_some(),
-            )
+            wrap(name, config, Arc::new(InMemory::new()), None, url_base, base.is_some())
         }
         StoreKind::S3 | StoreKind::R2 => {
             let client = s3_client(config).map_err(|message| misconfigured(&message))?;
-            let built = client
-                .builder
-                .build()
-                .map_err(|err| misconfigured(&err.to_string()))?;
+            let built = client.builder.build().map_err(|err| misconfigured(&err.to_string()))?;
             let s3 = Arc::new(built);
             let (url_base, public) = match &config.public_base_url {
                 Some(base) => (base.clone(), true),
@@ -103,19 +82,10 @@ fn wrap<T: ObjectStore>(
     let url_base = format!("{}/{prefix}", url_base.trim_end_matches('/'));
     let prefixed = PrefixStore::new(inner, prefix);
     let signer = signer.map(|signer| {
-        Arc::new(PrefixSigner {
-            inner: signer,
-            prefix: prefix.to_owned(),
-        }) as Arc<dyn object_store::signer::Signer>
+        Arc::new(PrefixSigner { inner: signer, prefix: prefix.to_owned() })
+            as Arc<dyn object_store::signer::Signer>
     });
-    ObjectStoreBackend::new(
-        name,
-        config.kind,
-        Arc::new(prefixed),
-        signer,
-        url_base,
-        public,
-    )
+    ObjectStoreBackend::new(name, config.kind, Arc::new(prefixed), signer, url_base, public)
 }
 
 /// Signs URLs for keys inside a prefix.
@@ -150,19 +120,13 @@ fn s3_client(config: &StoreConfig) -> Result<S3Client, String> {
 
     let (region, endpoint) = match config.kind {
         StoreKind::R2 => {
-            let account = config
-                .account_id
-                .as_deref()
-                .ok_or("account_id is not set")?;
+            let account = config.account_id.as_deref().ok_or("account_id is not set")?;
             // R2 accepts only the region "auto" in signatures.
             let endpoint = format!("https://{account}.r2.cloudflarestorage.com");
             ("auto".to_owned(), Some(endpoint))
         }
         _ => {
-            let region = config
-                .region
-                .clone()
-                .unwrap_or_else(|| "us-east-1".to_owned());
+            let region = config.region.clone().unwrap_or_else(|| "us-east-1".to_owned());
             (region, config.endpoint.clone())
         }
     };
@@ -182,11 +146,7 @@ fn s3_client(config: &StoreConfig) -> Result<S3Client, String> {
     };
     let client = ClientOptions::new()
         .with_connect_timeout(S3_CONNECT_TIMEOUT)
-        .with_allow_http(
-            endpoint
-                .as_deref()
-                .is_some_and(|e| e.starts_with("http://")),
-        );
+        .with_allow_http(endpoint.as_deref().is_some_and(|e| e.starts_with("http://")));
 
     let mut builder = AmazonS3Builder::new()
         .with_bucket_name(&bucket)
@@ -197,11 +157,8 @@ fn s3_client(config: &StoreConfig) -> Result<S3Client, String> {
         .with_client_options(client);
     if let Some(endpoint) = &endpoint {
         // With virtual-hosted style, object_store expects the bucket in the endpoint.
-        let endpoint = if path_style {
-            endpoint.clone()
-        } else {
-            virtual_host_url(endpoint, &bucket)?
-        };
+        let endpoint =
+            if path_style { endpoint.clone() } else { virtual_host_url(endpoint, &bucket)? };
         builder = builder.with_endpoint(endpoint);
     }
     if let Some(key_id) = &config.access_key_id {
@@ -216,8 +173,7 @@ fn s3_client(config: &StoreConfig) -> Result<S3Client, String> {
 fn virtual_host_url(endpoint: &str, bucket: &str) -> Result<String, String> {
     let mut url = url::Url::parse(endpoint).map_err(|err| format!("endpoint: {err}"))?;
     let host = url.host_str().ok_or("endpoint has no host")?.to_owned();
-    url.set_host(Some(&format!("{bucket}.{host}")))
-        .map_err(|err| err.to_string())?;
+    url.set_host(Some(&format!("{bucket}.{host}"))).map_err(|err| err.to_string())?;
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
@@ -226,44 +182,29 @@ mod tests {
     use super::*;
 
     fn s3(bucket: &str) -> StoreConfig {
-        StoreConfig {
-            bucket: Some(bucket.to_owned()),
-            ..StoreConfig::empty(StoreKind::S3)
-        }
+        StoreConfig { bucket: Some(bucket.to_owned()), ..StoreConfig::empty(StoreKind::S3) }
     }
 
     #[test]
     fn aws_urls_are_virtual_hosted() {
-        let config = StoreConfig {
-            region: Some("eu-west-1".into()),
-            ..s3("files")
-        };
+        let config = StoreConfig { region: Some("eu-west-1".into()), ..s3("files") };
         let client = s3_client(&config).unwrap();
         assert_eq!(client.url_base, "https://files.s3.eu-west-1.amazonaws.com");
     }
 
     #[test]
     fn a_custom_endpoint_is_path_style_by_default() {
-        let config = StoreConfig {
-            endpoint: Some("http://127.0.0.1:3900".into()),
-            ..s3("b")
-        };
+        let config = StoreConfig { endpoint: Some("http://127.0.0.1:3900".into()), ..s3("b") };
         let client = s3_client(&config).unwrap();
         assert_eq!(client.url_base, "http://127.0.0.1:3900/b");
     }
 
     #[test]
     fn r2_is_addressed_by_account() {
-        let config = StoreConfig {
-            kind: StoreKind::R2,
-            account_id: Some("acc123".into()),
-            ..s3("backup")
-        };
+        let config =
+            StoreConfig { kind: StoreKind::R2, account_id: Some("acc123".into()), ..s3("backup") };
         let client = s3_client(&config).unwrap();
-        assert_eq!(
-            client.url_base,
-            "https://acc123.r2.cloudflarestorage.com/backup"
-        );
+        assert_eq!(client.url_base, "https://acc123.r2.cloudflarestorage.com/backup");
     }
 
     #[test]

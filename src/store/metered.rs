@@ -83,10 +83,7 @@ pub struct MeteredStore {
 impl MeteredStore {
     /// Wraps `inner`, with every count at zero.
     pub fn new(inner: Arc<dyn Store>) -> Self {
-        Self {
-            inner,
-            counters: Arc::default(),
-        }
+        Self { inner, counters: Arc::default() }
     }
 
     /// The wrapped store.
@@ -96,8 +93,7 @@ impl MeteredStore {
 
     /// The counts so far, without resetting them.
     pub fn usage(&self) -> RequestCounts {
-        self.counters
-            .read(|counter| counter.load(Ordering::Relaxed))
+        self.counters.read(|counter| counter.load(Ordering::Relaxed))
     }
 
     /// The counts so far, resetting them to zero: for flushing to the catalog.
@@ -105,8 +101,7 @@ impl MeteredStore {
     /// Each counter is taken on its own, so a request that runs during the call may
     /// land in this batch or the next, but always in exactly one.
     pub fn take(&self) -> RequestCounts {
-        self.counters
-            .read(|counter| counter.swap(0, Ordering::Relaxed))
+        self.counters.read(|counter| counter.swap(0, Ordering::Relaxed))
     }
 }
 
@@ -337,24 +332,13 @@ mod tests {
 
         assert_eq!(store.name(), "m");
         assert_eq!(store.kind(), StoreKind::Memory);
-        assert_eq!(
-            store.canonical_url("a/b"),
-            store.inner().canonical_url("a/b")
-        );
+        assert_eq!(store.canonical_url("a/b"), store.inner().canonical_url("a/b"));
     }
 
     #[test]
     fn counts_add_up_and_serialize_in_camel_case() {
-        let mut total = RequestCounts {
-            puts: 1,
-            bytes_read: u64::MAX,
-            ..RequestCounts::default()
-        };
-        total += RequestCounts {
-            puts: 2,
-            bytes_read: 1,
-            ..RequestCounts::default()
-        };
+        let mut total = RequestCounts { puts: 1, bytes_read: u64::MAX, ..RequestCounts::default() };
+        total += RequestCounts { puts: 2, bytes_read: 1, ..RequestCounts::default() };
 
         assert_eq!((total.puts, total.bytes_read), (3, u64::MAX));
         let json = serde_json::to_value(total).unwrap();

@@ -57,14 +57,7 @@ impl ObjectStoreBackend {
         if !url_base.ends_with('/') {
             url_base.push('/');
         }
-        Self {
-            name: name.into(),
-            kind,
-            inner,
-            signer,
-            url_base,
-            url_base_is_public,
-        }
+        Self { name: name.into(), kind, inner, signer, url_base, url_base_is_public }
     }
 
     fn backend_error(
@@ -74,10 +67,9 @@ impl ObjectStoreBackend {
         source: object_store::Error,
     ) -> StoreError {
         match source {
-            object_store::Error::NotFound { .. } => StoreError::NotFound {
-                store: self.name.clone(),
-                key: key.to_owned(),
-            },
+            object_store::Error::NotFound { .. } => {
+                StoreError::NotFound { store: self.name.clone(), key: key.to_owned() }
+            }
             source => StoreError::Backend {
                 store: self.name.clone(),
                 operation,
@@ -88,11 +80,7 @@ impl ObjectStoreBackend {
     }
 
     fn body_error(&self, key: &str, source: std::io::Error) -> StoreError {
-        StoreError::Body {
-            store: self.name.clone(),
-            key: key.to_owned(),
-            source,
-        }
+        StoreError::Body { store: self.name.clone(), key: key.to_owned(), source }
     }
 
     /// Streams `body` into a multipart upload that already holds `first_part`.
@@ -175,15 +163,10 @@ impl Store for ObjectStoreBackend {
                 .map_err(|err| self.backend_error("put", key, err))?;
             (result, size)
         } else {
-            self.put_multipart(&path, key, first_part.freeze(), &mut body)
-                .await?
+            self.put_multipart(&path, key, first_part.freeze(), &mut body).await?
         };
 
-        Ok(ObjectInfo {
-            key: key.to_owned(),
-            size,
-            etag: result.e_tag,
-        })
+        Ok(ObjectInfo { key: key.to_owned(), size, etag: result.e_tag })
     }
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<GetObject, StoreError> {
@@ -224,11 +207,7 @@ impl Store for ObjectStoreBackend {
             .head(&Path::from(key))
             .await
             .map_err(|err| self.backend_error("head", key, err))?;
-        Ok(ObjectInfo {
-            key: key.to_owned(),
-            size: meta.size,
-            etag: meta.e_tag,
-        })
+        Ok(ObjectInfo { key: key.to_owned(), size: meta.size, etag: meta.e_tag })
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
@@ -269,9 +248,7 @@ impl Store for ObjectStoreBackend {
             return Ok(self.canonical_url(key));
         }
         let Some(signer) = &self.signer else {
-            return Err(StoreError::NoUrl {
-                store: self.name.clone(),
-            });
+            return Err(StoreError::NoUrl { store: self.name.clone() });
         };
         let url = signer
             .signed_url(Method::GET, &Path::from(key), ttl)

@@ -30,19 +30,11 @@ impl Garage {
         let [rpc_port, s3_port, admin_port] = free_ports();
 
         let config_path = dir.path().join("garage.toml");
-        std::fs::write(
-            &config_path,
-            config_text(dir.path(), rpc_port, s3_port, admin_port),
-        )
-        .unwrap();
+        std::fs::write(&config_path, config_text(dir.path(), rpc_port, s3_port, admin_port))
+            .unwrap();
         let flags = ["--single-node", "--default-bucket"];
         let child = spawn(&binary, dir.path(), &flags, buckets[0]);
-        let mut garage = Self {
-            child: Some(child),
-            dir,
-            s3_port,
-            admin_port,
-        };
+        let mut garage = Self { child: Some(child), dir, s3_port, admin_port };
         garage.wait_until_healthy();
         for bucket in &buckets[1..] {
             garage.cli(&["bucket", "create", bucket]);
@@ -109,10 +101,7 @@ impl Garage {
 
     fn signal(&self, signal: &str) {
         let pid = self.child.as_ref().expect("garage is not running").id();
-        let status = Command::new("kill")
-            .args([signal, &pid.to_string()])
-            .status()
-            .unwrap();
+        let status = Command::new("kill").args([signal, &pid.to_string()]).status().unwrap();
         assert!(status.success(), "kill {signal} {pid} failed");
     }
 
@@ -126,10 +115,7 @@ impl Garage {
                 panic!("garage exited with {status} at start; log:\n{}", self.log());
             }
             if started.elapsed() > START_TIMEOUT {
-                panic!(
-                    "garage did not become healthy in {START_TIMEOUT:?}; log:\n{}",
-                    self.log()
-                );
+                panic!("garage did not become healthy in {START_TIMEOUT:?}; log:\n{}", self.log());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -158,20 +144,15 @@ impl Drop for Garage {
     fn drop(&mut self) {
         if let Some(child) = &self.child {
             // A paused process must be thawed to die cleanly.
-            let _ = Command::new("kill")
-                .args(["-CONT", &child.id().to_string()])
-                .status();
+            let _ = Command::new("kill").args(["-CONT", &child.id().to_string()]).status();
         }
         self.stop();
     }
 }
 
 fn spawn(binary: &std::path::Path, dir: &std::path::Path, flags: &[&str], bucket: &str) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("garage.log"))
-        .unwrap();
+    let log =
+        std::fs::OpenOptions::new().create(true).append(true).open(dir.join("garage.log")).unwrap();
     let child = Command::new(binary)
         .arg("-c")
         .arg(dir.join("garage.toml"))
@@ -214,13 +195,9 @@ fn register_pid(pid: u32) {
 }
 
 fn free_ports() -> [u16; 3] {
-    let listeners: Vec<TcpListener> = (0..3)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    let ports: Vec<u16> = listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect();
+    let listeners: Vec<TcpListener> =
+        (0..3).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let ports: Vec<u16> = listeners.iter().map(|l| l.local_addr().unwrap().port()).collect();
     [ports[0], ports[1], ports[2]]
 }
 

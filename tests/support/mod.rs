@@ -38,10 +38,8 @@ pub fn test_bytes(len: usize, seed: u64) -> Vec<u8> {
 
 /// A body stream of `data` in chunks of `chunk` bytes.
 pub fn body(data: &[u8], chunk: usize) -> ByteStream {
-    let chunks: Vec<std::io::Result<Bytes>> = data
-        .chunks(chunk.max(1))
-        .map(|c| Ok(Bytes::copy_from_slice(c)))
-        .collect();
+    let chunks: Vec<std::io::Result<Bytes>> =
+        data.chunks(chunk.max(1)).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
     futures::stream::iter(chunks).boxed()
 }
 
@@ -88,12 +86,7 @@ impl TwoGarages {
             breaker_cooldown: Duration::from_secs(30),
             signed_url_ttl: Duration::from_secs(600),
         };
-        Self {
-            primary,
-            backup,
-            dir,
-            config,
-        }
+        Self { primary, backup, dir, config }
     }
 
     pub async fn open(&self) -> Twinstore {
@@ -123,9 +116,7 @@ pub async fn guide_query(
     .fetch_all(catalog.pool())
     .await
     .unwrap();
-    rows.iter()
-        .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
-        .collect()
+    rows.iter().map(|row| (row.get(0), row.get(1), row.get(2), row.get(3))).collect()
 }
 
 /// A local folder store config under `dir`.

@@ -10,7 +10,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
-use twinstore::engine::{MigrateOptions, RepairOptions, Role, Worker, WorkerOptions};
+use twinstore::engine::{
+    HealthMonitor, MigrateOptions, RepairOptions, Role, Worker, WorkerOptions,
+};
 use twinstore::{Config, Twinstore};
 
 /// Keeps every file in a primary and a backup store, with a SQL catalog of both copies.
@@ -75,7 +77,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run background jobs (replication of pending copies) until stopped.
+    /// Run background jobs (replication of pending copies) and the health monitor
+    /// until stopped.
     Work {
         /// Exit once no job is due, instead of waiting for more (for scripts and cron).
         #[arg(long)]
@@ -126,6 +129,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show what each store costs a month, and what a migration would cost.
+    Costs {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the replication backlog, jobs and store roles.
     Status {
         /// Print JSON.
@@ -161,10 +170,7 @@ async fn main() -> ExitCode {
     }
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,object_store=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 
     let cli = Cli::parse();
     match run(cli).await {
@@ -179,8 +185,14 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(cli.config.as_deref())?;
     let twinstore = Arc::new(Twinstore::open(config).await?);
+    let code = execute(&twinstore, cli.command).await;
+    // The requests this command made count towards `costs`, even when it failed.
+    twinstore.flush_usage().await?;
+    code
+}
 
-    match cli.command {
+async fn execute(twinstore: &Arc<Twinstore>, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Put { paths, json } => {
             for path in paths {
                 let file = twinstore
@@ -190,11 +202,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 output::file(&file, json)?;
             }
         }
-        Command::Get {
-            id,
-            output,
-            prefer_backup,
-        } => {
+        Command::Get { id, output, prefer_backup } => {
             let path = match output {
                 Some(path) => path,
                 None => PathBuf::from(twinstore.file(&id).await?.name),
@@ -214,19 +222,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Health { json } => {
             let health = twinstore.check_storage_health().await;
-            output::health(&health, json)?;
+            let mut history = Vec::new();
+            for store in [&health.primary.name, &health.backup.name] {
+                history.extend(twinstore.catalog().recent_probes(store, 5).await?);
+            }
+            output::health(&health, &history, json)?;
             if !health.primary.available {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Command::Work {
-            until_idle,
-            concurrency,
-        } => {
-            let options = WorkerOptions {
-                concurrency,
-                ..WorkerOptions::default()
-            };
+        Command::Work { until_idle, concurrency } => {
+            let options = WorkerOptions { concurrency, ..WorkerOptions::default() };
             let worker = Worker::new(twinstore.clone(), options);
             if until_idle {
                 let ran = worker.run_until_idle().await?;
@@ -234,67 +240,47 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(cancel_on_signal(shutdown.clone()));
-                worker.run(shutdown).await;
+                let monitor = HealthMonitor::new(twinstore.clone());
+                tokio::join!(monitor.run(shutdown.clone()), worker.run(shutdown));
             }
         }
         Command::Verify { deep, json } => {
             let bar = output::progress_bar("verifying");
-            let report = twinstore
-                .verify(deep, &|p| output::advance(&bar, p))
-                .await?;
+            let report = twinstore.verify(deep, &|p| output::advance(&bar, p)).await?;
             bar.finish_and_clear();
             output::verify(&report, json)?;
             if !report.is_clean() {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Command::Repair {
-            dry_run,
-            deep,
-            delete_orphans,
-            json,
-        } => {
-            let options = RepairOptions {
-                deep,
-                dry_run,
-                delete_orphans,
-            };
+        Command::Repair { dry_run, deep, delete_orphans, json } => {
+            let options = RepairOptions { deep, dry_run, delete_orphans };
             let bar = output::progress_bar("verifying");
-            let report = twinstore
-                .repair(options, &|p| output::advance(&bar, p))
-                .await?;
+            let report = twinstore.repair(options, &|p| output::advance(&bar, p)).await?;
             bar.finish_and_clear();
             output::repair(&report, json)?;
             if !report.is_complete() {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Command::Migrate {
-            to,
-            role,
-            dry_run,
-            concurrency,
-            json,
-        } => {
+        Command::Migrate { to, role, dry_run, concurrency, json } => {
             let plan = twinstore.plan_migration(&to, role.into()).await?;
             output::migration_plan(&plan, json)?;
             if dry_run {
                 return Ok(ExitCode::SUCCESS);
             }
-            let options = MigrateOptions {
-                to,
-                role: role.into(),
-                concurrency,
-            };
+            let options = MigrateOptions { to, role: role.into(), concurrency };
             let bar = output::progress_bar("migrating");
-            let report = twinstore
-                .migrate(&options, &|p| output::advance(&bar, p))
-                .await?;
+            let report = twinstore.migrate(&options, &|p| output::advance(&bar, p)).await?;
             bar.finish_and_clear();
             output::migration(&report, json)?;
             if report.roles.is_none() {
                 return Ok(ExitCode::FAILURE);
             }
+        }
+        Command::Costs { json } => {
+            let report = twinstore.costs().await?;
+            output::costs(&report, json)?;
         }
         Command::Status { json } => {
             let status = twinstore.status().await?;

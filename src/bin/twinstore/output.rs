@@ -3,8 +3,9 @@
 use std::io::Write;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use twinstore::catalog::HealthProbe;
 use twinstore::engine::{
-    MigrateReport, MigrationPlan, Progress, RepairReport, Status, VerifyReport,
+    CostReport, MigrateReport, MigrationPlan, Progress, RepairReport, Status, VerifyReport,
 };
 use twinstore::{FileRecord, StorageHealth};
 
@@ -15,19 +16,9 @@ pub fn file(file: &FileRecord, json: bool) -> anyhow::Result<()> {
         writeln!(out, "{}", serde_json::to_string(file)?)?;
         return Ok(());
     }
-    writeln!(
-        out,
-        "{}  {}  {} bytes  {}",
-        file.id, file.name, file.size, file.content_type
-    )?;
+    writeln!(out, "{}  {}  {} bytes  {}", file.id, file.name, file.size, file.content_type)?;
     for copy in &file.copies {
-        writeln!(
-            out,
-            "  {:<8} {:<8} {}",
-            copy.store,
-            copy.state.as_str(),
-            copy.url
-        )?;
+        writeln!(out, "  {:<8} {:<8} {}", copy.store, copy.state.as_str(), copy.url)?;
     }
     Ok(())
 }
@@ -58,19 +49,20 @@ pub fn listing(files: &[FileRecord], json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints both stores' health.
-pub fn health(health: &StorageHealth, json: bool) -> anyhow::Result<()> {
+/// Prints both stores' health, and the probes recorded by the monitor.
+pub fn health(health: &StorageHealth, history: &[HealthProbe], json: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
-        writeln!(out, "{}", serde_json::to_string(health)?)?;
+        let report = serde_json::json!({
+            "primary": health.primary,
+            "backup": health.backup,
+            "recentProbes": history,
+        });
+        writeln!(out, "{report}")?;
         return Ok(());
     }
     for (role, store) in [("primary", &health.primary), ("backup", &health.backup)] {
-        let state = if store.available {
-            "available"
-        } else {
-            "UNAVAILABLE"
-        };
+        let state = if store.available { "available" } else { "UNAVAILABLE" };
         write!(
             out,
             "{role:<8} {:<10} {:<6} {state:<12} {} ms",
@@ -80,6 +72,20 @@ pub fn health(health: &StorageHealth, json: bool) -> anyhow::Result<()> {
             write!(out, "  {error}")?;
         }
         writeln!(out)?;
+    }
+    if !history.is_empty() {
+        writeln!(out, "recent probes:")?;
+    }
+    for probe in history {
+        let state = if probe.available { "up" } else { "DOWN" };
+        let error = probe.error.as_deref().unwrap_or_default();
+        writeln!(
+            out,
+            "  {} {:<10} {state:<4} {:>5} ms {error}",
+            probe.probed_at.format("%Y-%m-%d %H:%M:%S"),
+            probe.store,
+            probe.latency_ms
+        )?;
     }
     Ok(())
 }
@@ -91,11 +97,7 @@ pub fn status(status: &Status, json: bool) -> anyhow::Result<()> {
         writeln!(out, "{}", serde_json::to_string(status)?)?;
         return Ok(());
     }
-    writeln!(
-        out,
-        "roles      primary={} backup={}",
-        status.roles.primary, status.roles.backup
-    )?;
+    writeln!(out, "roles      primary={} backup={}", status.roles.primary, status.roles.backup)?;
     let copies = &status.copies;
     writeln!(
         out,
@@ -120,11 +122,7 @@ pub fn status(status: &Status, json: bool) -> anyhow::Result<()> {
     }
     for job in &status.failing_jobs {
         let error = job.last_error.as_deref().unwrap_or_default();
-        writeln!(
-            out,
-            "failing    {} (attempt {}): {error}",
-            job.key, job.attempts
-        )?;
+        writeln!(out, "failing    {} (attempt {}): {error}", job.key, job.attempts)?;
     }
     Ok(())
 }
@@ -163,25 +161,13 @@ pub fn verify(report: &VerifyReport, json: bool) -> anyhow::Result<()> {
         report.files, report.copies_checked, report.copies_ok, report.copies_pending
     )?;
     for problem in &report.missing {
-        writeln!(
-            out,
-            "missing     {} {} ({})",
-            problem.store, problem.key, problem.reason
-        )?;
+        writeln!(out, "missing     {} {} ({})", problem.store, problem.key, problem.reason)?;
     }
     for problem in &report.mismatched {
-        writeln!(
-            out,
-            "mismatched  {} {} ({})",
-            problem.store, problem.key, problem.reason
-        )?;
+        writeln!(out, "mismatched  {} {} ({})", problem.store, problem.key, problem.reason)?;
     }
     for orphan in &report.orphans {
-        writeln!(
-            out,
-            "orphan      {} {} ({} bytes)",
-            orphan.store, orphan.key, orphan.size
-        )?;
+        writeln!(out, "orphan      {} {} ({} bytes)", orphan.store, orphan.key, orphan.size)?;
     }
     for file_id in &report.unrecoverable {
         writeln!(out, "no good copy of file {file_id}")?;
@@ -202,42 +188,22 @@ pub fn repair(report: &RepairReport, json: bool) -> anyhow::Result<()> {
         writeln!(out, "{}", serde_json::to_string(report)?)?;
         return Ok(());
     }
-    let verb = if report.dry_run {
-        "would restore"
-    } else {
-        "restored"
-    };
+    let verb = if report.dry_run { "would restore" } else { "restored" };
     for copy in &report.restored {
         writeln!(out, "{verb} {} {} ({})", copy.store, copy.key, copy.reason)?;
     }
     for copy in &report.failed {
-        writeln!(
-            out,
-            "FAILED to restore {} {}: {}",
-            copy.store, copy.key, copy.reason
-        )?;
+        writeln!(out, "FAILED to restore {} {}: {}", copy.store, copy.key, copy.reason)?;
     }
-    let verb = if report.dry_run {
-        "would delete"
-    } else {
-        "deleted"
-    };
+    let verb = if report.dry_run { "would delete" } else { "deleted" };
     for orphan in &report.orphans_deleted {
         writeln!(out, "{verb} orphan {} {}", orphan.store, orphan.key)?;
     }
     let left = report.verify.orphans.len() - report.orphans_deleted.len();
     if left > 0 {
-        writeln!(
-            out,
-            "{left} orphans kept (use --delete-orphans to remove them)"
-        )?;
+        writeln!(out, "{left} orphans kept (use --delete-orphans to remove them)")?;
     }
-    writeln!(
-        out,
-        "{} copies restored, {} failed",
-        report.restored.len(),
-        report.failed.len()
-    )?;
+    writeln!(out, "{} copies restored, {} failed", report.restored.len(), report.failed.len())?;
     Ok(())
 }
 
@@ -259,11 +225,7 @@ pub fn migration_plan(plan: &MigrationPlan, json: bool) -> anyhow::Result<()> {
         plan.bytes_to_copy
     )?;
     if let Some(estimate) = &plan.estimate {
-        writeln!(
-            out,
-            "estimated cost of the copy: ${:.4}",
-            estimate.total_usd
-        )?;
+        writeln!(out, "estimated cost of the copy: ${:.4}", estimate.total_usd)?;
     }
     Ok(())
 }
@@ -277,19 +239,59 @@ pub fn migration(report: &MigrateReport, json: bool) -> anyhow::Result<()> {
     }
     writeln!(out, "{} copies made and verified", report.copied)?;
     for copy in &report.failed {
-        writeln!(
-            out,
-            "FAILED {} {}: {}",
-            copy.store, copy.file_id, copy.reason
-        )?;
+        writeln!(out, "FAILED {} {}: {}", copy.store, copy.file_id, copy.reason)?;
     }
     match &report.roles {
-        Some(roles) => writeln!(
-            out,
-            "roles now primary={} backup={}",
-            roles.primary, roles.backup
-        )?,
+        Some(roles) => {
+            writeln!(out, "roles now primary={} backup={}", roles.primary, roles.backup)?
+        }
         None => writeln!(out, "roles unchanged; run migrate again to resume")?,
+    }
+    Ok(())
+}
+
+/// Prints the cost report.
+pub fn costs(report: &CostReport, json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(report)?)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "list prices read on {}; override them under [prices] in the configuration",
+        report.prices_read_on
+    )?;
+    for line in &report.stores {
+        let cost = &line.cost;
+        let role = line.role.unwrap_or("-");
+        writeln!(
+            out,
+            "{role:<8} {:<12} {:<28} {:>10.3} GB {:>8} objects  ${:.2}/month",
+            cost.store,
+            cost.prices.provider,
+            cost.estimate.storage_gb,
+            cost.usage.objects,
+            cost.estimate.total_usd
+        )?;
+        writeln!(
+            out,
+            "         storage ${:.2}  requests ${:.2} ({} writes, {} reads)  egress ${:.2} ({} bytes)",
+            cost.estimate.storage_usd,
+            cost.estimate.requests_usd,
+            cost.usage.write_requests,
+            cost.usage.read_requests,
+            cost.estimate.egress_usd,
+            cost.usage.egress_bytes
+        )?;
+    }
+    writeln!(out, "two copies cost ${:.2}/month", report.monthly_usd)?;
+    for option in &report.migrations {
+        writeln!(
+            out,
+            "moving the primary's files to {} would cost ${:.2} once",
+            option.to, option.estimate.total_usd
+        )?;
     }
     Ok(())
 }
