@@ -4,7 +4,7 @@ use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde::Serialize;
 
 /// The state of one copy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CopyState {
     /// Not written yet, or written and not confirmed: a later attempt will write it.
@@ -41,7 +41,7 @@ impl CopyState {
 }
 
 /// What a user uploaded, with its copies.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FileRecord {
     /// The file's id (a UUIDv7: ids sort by creation time).
@@ -76,7 +76,7 @@ impl FileRecord {
 }
 
 /// One file's bytes in one store.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CopyRecord {
     /// The store's name.

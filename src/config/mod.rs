@@ -18,6 +18,8 @@
 //! | `TWINSTORE_CONFIG` | the TOML file (the `--config` flag wins) |
 //! | `TWINSTORE_PRIMARY`, `TWINSTORE_BACKUP` | the names of the stores in each role |
 //! | `TWINSTORE_ALERT_WEBHOOK` | where store up/down alerts are POSTed |
+//! | `TWINSTORE_LISTEN`, `TWINSTORE_API_KEYS`, `TWINSTORE_PUBLIC_READS` | the service |
+//! | `TWINSTORE_URL_SECRET`, `TWINSTORE_PUBLIC_URL`, `TWINSTORE_MAX_UPLOAD_BYTES` | the service |
 //! | `TWINSTORE_HEALTH_INTERVAL_SECS` | how often stores are probed (default 60) |
 
 mod file;
@@ -60,6 +62,51 @@ pub struct Config {
     pub alert_webhook: Option<Secret>,
     /// Price overrides for `costs`, by store name or by kind.
     pub prices: BTreeMap<String, crate::costs::PriceOverrides>,
+    /// The HTTP service's settings.
+    pub service: ServiceSettings,
+}
+
+/// Settings of `twinstore serve`.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    /// The address to listen on. Default `127.0.0.1:8080` (`TWINSTORE_LISTEN`).
+    pub listen: String,
+    /// Keys accepted as `Authorization: Bearer KEY` (`TWINSTORE_API_KEYS`, comma
+    /// separated). Without any, the service listens on loopback only.
+    pub api_keys: Vec<Secret>,
+    /// Whether reads need no key (`TWINSTORE_PUBLIC_READS=true`). Default false.
+    pub public_reads: bool,
+    /// The secret that signs download URLs (`TWINSTORE_URL_SECRET`). Without it a
+    /// random one is made at start, and signed URLs end with the process.
+    pub url_secret: Option<Secret>,
+    /// The service's address as clients reach it, for the signed URLs it hands out
+    /// (`TWINSTORE_PUBLIC_URL`). Default: `http://` and the listen address.
+    pub public_url: Option<String>,
+    /// The largest upload accepted, in bytes (`TWINSTORE_MAX_UPLOAD_BYTES`). Default
+    /// 5 GiB.
+    pub max_upload_bytes: u64,
+    /// The time limit of requests other than uploads and downloads. Default 30 s.
+    pub request_timeout: Duration,
+    /// Requests handled at once; more wait their turn. Default 512.
+    pub max_concurrent_requests: usize,
+    /// How long shutdown waits for requests in flight. Default 30 s.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+            api_keys: Vec::new(),
+            public_reads: false,
+            url_secret: None,
+            public_url: None,
+            max_upload_bytes: 5 * 1024 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            max_concurrent_requests: 512,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
 }
 
 /// One store's settings. Which fields matter depends on `kind`.
@@ -191,6 +238,7 @@ impl Config {
             health_interval: Duration::from_secs(60),
             alert_webhook: None,
             prices: BTreeMap::new(),
+            service: ServiceSettings::default(),
         }
     }
 
@@ -299,6 +347,29 @@ fn apply_environment(
             message: format!("expected a number of seconds, got {secs:?}"),
         })?;
         config.health_interval = Duration::from_secs(secs.max(1));
+    }
+    let service = &mut config.service;
+    if let Some(listen) = env("TWINSTORE_LISTEN") {
+        service.listen = listen;
+    }
+    if let Some(keys) = env("TWINSTORE_API_KEYS") {
+        let keys = keys.split(',').map(str::trim).filter(|key| !key.is_empty());
+        service.api_keys = keys.map(Secret::new).collect();
+    }
+    if let Some(public) = env("TWINSTORE_PUBLIC_READS") {
+        service.public_reads = matches!(public.trim(), "1" | "true" | "yes" | "on");
+    }
+    if let Some(secret) = env("TWINSTORE_URL_SECRET") {
+        service.url_secret = Some(Secret::new(secret));
+    }
+    if let Some(url) = env("TWINSTORE_PUBLIC_URL") {
+        service.public_url = Some(url.trim_end_matches('/').to_owned());
+    }
+    if let Some(bytes) = env("TWINSTORE_MAX_UPLOAD_BYTES") {
+        service.max_upload_bytes = bytes.trim().parse().map_err(|_| ConfigError::Invalid {
+            setting: "TWINSTORE_MAX_UPLOAD_BYTES".to_owned(),
+            message: format!("expected a number of bytes, got {bytes:?}"),
+        })?;
     }
     if let Some(primary) = env("TWINSTORE_PRIMARY") {
         config.primary = primary;

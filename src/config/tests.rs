@@ -115,3 +115,20 @@ fn debug_output_never_shows_secrets() {
     assert!(!shown.contains("db-password-do-not-print"), "{shown}");
     assert!(shown.contains("AKIAEXAMPLE"), "key ids are not secret: {shown}");
 }
+
+#[test]
+fn service_settings_come_from_the_environment_and_keys_stay_masked() {
+    let env = env_of(&[
+        ("TWINSTORE_LISTEN", "0.0.0.0:9000"),
+        ("TWINSTORE_API_KEYS", "key-one-do-not-print, key-two-do-not-print"),
+        ("TWINSTORE_PUBLIC_READS", "true"),
+        ("TWINSTORE_MAX_UPLOAD_BYTES", "1048576"),
+    ]);
+    let config = Config::load_with(None, env).unwrap();
+    assert_eq!(config.service.listen, "0.0.0.0:9000");
+    assert_eq!(config.service.api_keys.len(), 2);
+    assert_eq!(config.service.api_keys[1].expose(), "key-two-do-not-print");
+    assert!(config.service.public_reads);
+    assert_eq!(config.service.max_upload_bytes, 1_048_576);
+    assert!(!format!("{config:?}").contains("do-not-print"));
+}

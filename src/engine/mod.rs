@@ -36,7 +36,7 @@ use crate::error::{Error, Result};
 use crate::store::{CircuitBreaker, MeteredStore, Store, StoreHealth, open_store, round_trip};
 
 /// Both stores' health, from real round trips.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StorageHealth {
     /// The primary store.
     pub primary: StoreHealth,
@@ -93,6 +93,11 @@ impl Twinstore {
             })
             .collect();
         Self { config, catalog, stores, meters, roles, breaker }
+    }
+
+    /// The meter around each store: request counts, bytes and timings.
+    pub fn store_meters(&self) -> &[(String, Arc<MeteredStore>)] {
+        &self.meters
     }
 
     /// Adds the requests and bytes counted since the last flush to the catalog's

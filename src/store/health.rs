@@ -12,7 +12,7 @@ use super::{Store, StoreError};
 pub const CANARY_PREFIX: &str = ".twinstore/health/";
 
 /// One store's availability, from a real round trip.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreHealth {
     /// The store's name.

@@ -3,7 +3,7 @@
 use std::ops::{Add, AddAssign, Range};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -77,13 +77,54 @@ impl AddAssign for RequestCounts {
 #[derive(Debug)]
 pub struct MeteredStore {
     inner: Arc<dyn Store>,
-    counters: Arc<Counters>,
+    meters: Arc<Meters>,
+}
+
+/// The timing of one kind of call to a store, since it was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct OperationStats {
+    /// `put`, `get`, `head` or `delete`.
+    pub operation: &'static str,
+    /// Calls made.
+    pub calls: u64,
+    /// Calls that failed (an absent object counts as an answer, not a failure).
+    pub errors: u64,
+    /// Time spent waiting for answers, in seconds (for a read: until the body starts).
+    pub seconds: f64,
+}
+
+const OPERATIONS: [&str; 4] = ["put", "get", "head", "delete"];
+
+/// The counts since the last `take`, the counts since the store was opened, and the
+/// timing of each kind of call.
+#[derive(Debug, Default)]
+struct Meters {
+    window: Counters,
+    total: Counters,
+    calls: [AtomicU64; 4],
+    errors: [AtomicU64; 4],
+    micros: [AtomicU64; 4],
+}
+
+impl Meters {
+    fn add(&self, field: fn(&Counters) -> &AtomicU64, amount: u64) {
+        field(&self.window).fetch_add(amount, Ordering::Relaxed);
+        field(&self.total).fetch_add(amount, Ordering::Relaxed);
+    }
+
+    fn time<T>(&self, operation: usize, started: Instant, result: &Result<T, StoreError>) {
+        let failed = matches!(result, Err(err) if !err.is_not_found());
+        self.calls[operation].fetch_add(1, Ordering::Relaxed);
+        self.errors[operation].fetch_add(u64::from(failed), Ordering::Relaxed);
+        let micros = started.elapsed().as_micros() as u64;
+        self.micros[operation].fetch_add(micros, Ordering::Relaxed);
+    }
 }
 
 impl MeteredStore {
     /// Wraps `inner`, with every count at zero.
     pub fn new(inner: Arc<dyn Store>) -> Self {
-        Self { inner, counters: Arc::default() }
+        Self { inner, meters: Arc::default() }
     }
 
     /// The wrapped store.
@@ -93,7 +134,29 @@ impl MeteredStore {
 
     /// The counts so far, without resetting them.
     pub fn usage(&self) -> RequestCounts {
-        self.counters.read(|counter| counter.load(Ordering::Relaxed))
+        self.meters.window.read(|counter| counter.load(Ordering::Relaxed))
+    }
+
+    /// The counts since the store was opened; [`MeteredStore::take`] does not reset
+    /// them. For monotonic metrics.
+    pub fn totals(&self) -> RequestCounts {
+        self.meters.total.read(|counter| counter.load(Ordering::Relaxed))
+    }
+
+    /// Calls, errors and time spent, per kind of call, since the store was opened.
+    pub fn operations(&self) -> Vec<OperationStats> {
+        let load =
+            |counters: &[AtomicU64; 4], index: usize| counters[index].load(Ordering::Relaxed);
+        OPERATIONS
+            .iter()
+            .enumerate()
+            .map(|(index, operation)| OperationStats {
+                operation,
+                calls: load(&self.meters.calls, index),
+                errors: load(&self.meters.errors, index),
+                seconds: load(&self.meters.micros, index) as f64 / 1e6,
+            })
+            .collect()
     }
 
     /// The counts so far, resetting them to zero: for flushing to the catalog.
@@ -101,7 +164,7 @@ impl MeteredStore {
     /// Each counter is taken on its own, so a request that runs during the call may
     /// land in this batch or the next, but always in exactly one.
     pub fn take(&self) -> RequestCounts {
-        self.counters.read(|counter| counter.swap(0, Ordering::Relaxed))
+        self.meters.window.read(|counter| counter.swap(0, Ordering::Relaxed))
     }
 }
 
@@ -130,10 +193,6 @@ impl Counters {
     }
 }
 
-fn count(counter: &AtomicU64, amount: u64) {
-    counter.fetch_add(amount, Ordering::Relaxed);
-}
-
 #[async_trait]
 impl Store for MeteredStore {
     fn name(&self) -> &str {
@@ -145,48 +204,60 @@ impl Store for MeteredStore {
     }
 
     async fn put(&self, key: &str, body: ByteStream) -> Result<ObjectInfo, StoreError> {
-        count(&self.counters.puts, 1);
-        let counters = Arc::clone(&self.counters);
+        self.meters.add(|c| &c.puts, 1);
+        let meters = Arc::clone(&self.meters);
         let body = body
-            .inspect_ok(move |chunk| count(&counters.bytes_written, chunk.len() as u64))
+            .inspect_ok(move |chunk| meters.add(|c| &c.bytes_written, chunk.len() as u64))
             .boxed();
-        self.inner.put(key, body).await
+        let started = Instant::now();
+        let result = self.inner.put(key, body).await;
+        self.meters.time(0, started, &result);
+        result
     }
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<GetObject, StoreError> {
-        count(&self.counters.gets, 1);
-        let mut object = self.inner.get(key, range).await?;
+        self.meters.add(|c| &c.gets, 1);
+        let started = Instant::now();
+        let result = self.inner.get(key, range).await;
+        self.meters.time(1, started, &result);
+        let mut object = result?;
 
-        let counters = Arc::clone(&self.counters);
+        let meters = Arc::clone(&self.meters);
         object.body = object
             .body
-            .inspect_ok(move |chunk| count(&counters.bytes_read, chunk.len() as u64))
+            .inspect_ok(move |chunk| meters.add(|c| &c.bytes_read, chunk.len() as u64))
             .boxed();
         Ok(object)
     }
 
     async fn head(&self, key: &str) -> Result<ObjectInfo, StoreError> {
-        count(&self.counters.heads, 1);
-        self.inner.head(key).await
+        self.meters.add(|c| &c.heads, 1);
+        let started = Instant::now();
+        let result = self.inner.head(key).await;
+        self.meters.time(2, started, &result);
+        result
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        count(&self.counters.deletes, 1);
-        self.inner.delete(key).await
+        self.meters.add(|c| &c.deletes, 1);
+        let started = Instant::now();
+        let result = self.inner.delete(key).await;
+        self.meters.time(3, started, &result);
+        result
     }
 
     fn list(&self, prefix: &str) -> BoxStream<'static, Result<ObjectInfo, StoreError>> {
         // The first page is requested whatever it holds; each further 1,000 keys mean
         // one more request.
-        count(&self.counters.lists, 1);
-        let counters = Arc::clone(&self.counters);
+        self.meters.add(|c| &c.lists, 1);
+        let meters = Arc::clone(&self.meters);
         let mut keys = 0u64;
         self.inner
             .list(prefix)
             .inspect_ok(move |_| {
                 keys += 1;
                 if keys > LIST_PAGE_SIZE && (keys - 1).is_multiple_of(LIST_PAGE_SIZE) {
-                    count(&counters.lists, 1);
+                    meters.add(|c| &c.lists, 1);
                 }
             })
             .boxed()

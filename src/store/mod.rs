@@ -26,7 +26,7 @@ pub use build::open_store;
 pub use error::StoreError;
 pub(crate) use health::error_chain;
 pub use health::{CANARY_PREFIX, StoreHealth, round_trip};
-pub use metered::{MeteredStore, RequestCounts};
+pub use metered::{MeteredStore, OperationStats, RequestCounts};
 pub use object::ObjectStoreBackend;
 
 /// A stream of bytes flowing into or out of a store.

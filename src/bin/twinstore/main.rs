@@ -29,6 +29,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the HTTP service, with the background jobs and the health monitor.
+    Serve {
+        /// The address to listen on (also TWINSTORE_LISTEN; default 127.0.0.1:8080).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
     /// Store files in the primary and the backup store.
     Put {
         /// The files to store.
@@ -193,6 +199,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn execute(twinstore: &Arc<Twinstore>, command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Serve { listen } => {
+            let mut settings = twinstore.config().service.clone();
+            if let Some(listen) = listen {
+                settings.listen = listen;
+            }
+            let shutdown = CancellationToken::new();
+            tokio::spawn(cancel_on_signal(shutdown.clone()));
+            let worker = Worker::new(twinstore.clone(), WorkerOptions::default());
+            let monitor = HealthMonitor::new(twinstore.clone());
+            let service = twinstore::service::serve(twinstore.clone(), settings, shutdown.clone());
+            let (served, (), ()) = tokio::join!(
+                async {
+                    let served = service.await;
+                    // If the service cannot start, stop the rest too.
+                    shutdown.cancel();
+                    served
+                },
+                worker.run(shutdown.clone()),
+                monitor.run(shutdown.clone()),
+            );
+            served?;
+        }
         Command::Put { paths, json } => {
             for path in paths {
                 let file = twinstore
