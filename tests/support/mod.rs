@@ -123,3 +123,50 @@ pub async fn guide_query(
 pub fn local(dir: &Path, name: &str) -> StoreConfig {
     StoreConfig::local(dir.join(name))
 }
+
+/// A twinstore HTTP service running in this process on a free loopback port.
+pub struct Service {
+    pub twinstore: Arc<Twinstore>,
+    pub base: String,
+    shutdown: tokio_util::sync::CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Service {
+    /// Starts the service over `config`, with `settings` (its listen address is
+    /// replaced by a free loopback port).
+    pub async fn start(
+        config: &Config,
+        mut settings: twinstore::config::ServiceSettings,
+    ) -> Service {
+        settings.listen = "127.0.0.1:0".to_owned();
+        let twinstore = Arc::new(Twinstore::open(config.clone()).await.unwrap());
+        let server = twinstore::service::Server::bind(twinstore.clone(), settings).await.unwrap();
+        let base = format!("http://{}", server.local_addr());
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move { server.run(shutdown).await.unwrap() }
+        });
+        Service { twinstore, base, shutdown, task: Some(task) }
+    }
+
+    /// The URL of `path` on the service.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the service and waits for it.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
