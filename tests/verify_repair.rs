@@ -105,3 +105,26 @@ async fn a_file_with_no_good_copy_is_reported() {
     assert_eq!(repaired.failed.len(), 2);
     assert!(!repaired.is_complete());
 }
+
+#[tokio::test]
+async fn a_scrub_reads_the_oldest_verified_copies_and_heals_a_bad_one() {
+    let setup = TwoGarages::start();
+    let twinstore = std::sync::Arc::new(setup.open().await);
+    let data = test_bytes(3000, 8);
+    let file = twinstore.put("scrubbed", body(&data, 1000)).await.unwrap();
+    twinstore.put("other", body(b"fine", 2)).await.unwrap();
+
+    let backup = raw_store(&setup.config, "garage-b");
+    backup.put(&file.copies[1].key, body(&test_bytes(3000, 9), 1000)).await.unwrap();
+
+    let report = twinstore.scrub(10).await.unwrap();
+    assert_eq!((report.checked, report.bad), (4, 1));
+    let record = twinstore.file(&file.id).await.unwrap();
+    assert_eq!(record.copy_in("garage-b").unwrap().state, twinstore::CopyState::Pending);
+
+    let worker = twinstore::engine::Worker::new(twinstore.clone(), Default::default());
+    assert_eq!(worker.run_until_idle().await.unwrap(), 1);
+    let healed = collect(backup.get(&file.copies[1].key, None).await.unwrap().body).await;
+    assert_eq!(healed.unwrap(), data);
+    assert_eq!(twinstore.scrub(10).await.unwrap().bad, 0);
+}

@@ -500,6 +500,23 @@ impl Catalog {
         Ok(())
     }
 
+    /// Up to `limit` stored copies, those verified longest ago (or never) first, with
+    /// their files' size and SHA-256: the next share of a scrub.
+    pub async fn least_recently_verified(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, CatalogError> {
+        let rows = sqlx::query(
+            "SELECT file_id, store FROM file_copy WHERE state = 'stored'
+             ORDER BY CASE WHEN verified_at IS NULL THEN 0 ELSE 1 END, verified_at LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|source| CatalogError::Query { operation: "pick copies to scrub", source })?;
+        rows.iter().map(|row| Ok((column(row, "file_id")?, column(row, "store")?))).collect()
+    }
+
     /// How many files the catalog holds.
     pub async fn file_count(&self) -> Result<u64, CatalogError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM file")

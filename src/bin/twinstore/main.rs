@@ -209,7 +209,9 @@ async fn execute(twinstore: &Arc<Twinstore>, command: Command) -> anyhow::Result
             let worker = Worker::new(twinstore.clone(), WorkerOptions::default());
             let monitor = HealthMonitor::new(twinstore.clone());
             let service = twinstore::service::serve(twinstore.clone(), settings, shutdown.clone());
-            let (served, (), ()) = tokio::join!(
+            // A 24th of the copies every hour: each copy is read back once a day.
+            let scrub = twinstore.clone().scrub_periodically(1.0 / 24.0, shutdown.clone());
+            let (served, (), (), ()) = tokio::join!(
                 async {
                     let served = service.await;
                     // If the service cannot start, stop the rest too.
@@ -218,6 +220,7 @@ async fn execute(twinstore: &Arc<Twinstore>, command: Command) -> anyhow::Result
                 },
                 worker.run(shutdown.clone()),
                 monitor.run(shutdown.clone()),
+                scrub,
             );
             served?;
         }
