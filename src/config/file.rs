@@ -42,6 +42,7 @@ pub(super) struct FileConfig {
     breaker_cooldown_secs: Option<u64>,
     signed_url_ttl_secs: Option<u64>,
     health_interval_secs: Option<u64>,
+    max_concurrent_writes: Option<usize>,
     alert_webhook: Option<Secret>,
     #[serde(default)]
     prices: BTreeMap<String, crate::costs::PriceOverrides>,
@@ -71,6 +72,9 @@ impl FileConfig {
         config.prices.extend(self.prices);
         if let Some(webhook) = self.alert_webhook {
             config.alert_webhook = Some(webhook);
+        }
+        if let Some(writes) = self.max_concurrent_writes {
+            config.max_concurrent_writes = writes.max(1);
         }
         if let Some(secs) = self.health_interval_secs {
             config.health_interval = std::time::Duration::from_secs(secs.max(1));

@@ -54,6 +54,10 @@ pub struct Config {
     pub stores: BTreeMap<String, StoreConfig>,
     /// Time limits for store calls, and how long a failed store is skipped.
     pub timeouts: Timeouts,
+    /// Writes of whole files (uploads and replications) that run at once; more wait
+    /// their turn. Each holds at most about 48 MiB of buffers (three 8 MiB parts per
+    /// store), so the default of 4 bounds them to about 200 MiB.
+    pub max_concurrent_writes: usize,
     /// How often the service probes each store. Default 60 s.
     pub health_interval: Duration,
     /// Where alerts about stores going down or up are POSTed (JSON with a
@@ -235,6 +239,7 @@ impl Config {
             backup: "backup".to_owned(),
             stores,
             timeouts: Timeouts::default(),
+            max_concurrent_writes: 4,
             health_interval: Duration::from_secs(60),
             alert_webhook: None,
             prices: BTreeMap::new(),
@@ -370,6 +375,13 @@ fn apply_environment(
             setting: "TWINSTORE_MAX_UPLOAD_BYTES".to_owned(),
             message: format!("expected a number of bytes, got {bytes:?}"),
         })?;
+    }
+    if let Some(writes) = env("TWINSTORE_MAX_CONCURRENT_WRITES") {
+        let writes: usize = writes.trim().parse().map_err(|_| ConfigError::Invalid {
+            setting: "TWINSTORE_MAX_CONCURRENT_WRITES".to_owned(),
+            message: format!("expected a number, got {writes:?}"),
+        })?;
+        config.max_concurrent_writes = writes.max(1);
     }
     if let Some(primary) = env("TWINSTORE_PRIMARY") {
         config.primary = primary;

@@ -52,6 +52,9 @@ pub struct Twinstore {
     config: Config,
     catalog: Catalog,
     stores: BTreeMap<String, Arc<dyn Store>>,
+    /// Whole-file writes running at once are bounded, and with them the memory their
+    /// part buffers take.
+    write_slots: Arc<tokio::sync::Semaphore>,
     /// The meters around each store, whose counts feed the cost report.
     meters: Vec<(String, Arc<MeteredStore>)>,
     /// Which store holds each role: the configuration's, unless the catalog records
@@ -94,7 +97,8 @@ impl Twinstore {
                 (name, metered as Arc<dyn Store>)
             })
             .collect();
-        Self { config, catalog, stores, meters, roles, breaker }
+        let write_slots = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_writes));
+        Self { config, catalog, stores, meters, roles, breaker, write_slots }
     }
 
     /// The meter around each store: request counts, bytes and timings.
@@ -230,6 +234,11 @@ impl Twinstore {
             self.catalog.set_file_urls(file_id, &url, backup_url.as_deref()).await?;
         }
         Ok(())
+    }
+
+    /// Waits for a turn to write a whole file (see `max_concurrent_writes`).
+    async fn write_slot(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.write_slots.acquire().await.expect("the write semaphore is never closed")
     }
 
     fn store_of(&self, file: &FileRecord, store: &str) -> Result<&Arc<dyn Store>> {

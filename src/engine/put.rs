@@ -52,6 +52,7 @@ impl Twinstore {
     ///
     /// `name` is a label only; it is sanitized, and the object key comes from the id.
     pub async fn put(&self, name: &str, body: ByteStream) -> Result<FileRecord> {
+        let _slot = self.write_slot().await;
         let id = uuid::Uuid::now_v7().to_string();
         let key = original_key(&id);
         let name = sanitize_display_name(name);

@@ -24,6 +24,7 @@ impl Twinstore {
             return Ok(());
         }
         let target = self.store_of(&file, store)?.clone();
+        let _slot = self.write_slot().await;
         let mut reasons = Vec::new();
 
         for source in self.read_order(&file, false).into_iter().filter(|c| c.store != store) {
