@@ -79,6 +79,35 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The bytes uploaded were found infected before; nothing was stored.
+    #[error("this content was found infected ({signature}) and is refused")]
+    Quarantined {
+        /// The signature found then.
+        signature: String,
+    },
+
+    /// The file was found infected; it is never served.
+    #[error("file {id} was found infected ({signature})")]
+    Infected {
+        /// The file's id.
+        id: String,
+        /// The signature found.
+        signature: String,
+    },
+
+    /// The file is not known clean yet, and the configuration refuses such files.
+    #[error("file {id} is not known clean yet (scan {status})")]
+    NotScanned {
+        /// The file's id.
+        id: String,
+        /// Its scan state.
+        status: String,
+    },
+
+    /// A virus scan could not give a verdict.
+    #[error("the virus scan failed")]
+    Scan(#[from] crate::scan::ScanError),
+
     /// The request cannot be carried out as asked.
     #[error("{message}")]
     Invalid {

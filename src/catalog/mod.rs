@@ -8,6 +8,7 @@ mod health;
 mod jobs;
 mod model;
 mod roles;
+mod scan;
 mod usage;
 
 use std::path::Path;
@@ -21,6 +22,7 @@ pub use jobs::{ClaimedJob, JobCounts, JobSummary};
 pub use model::{CopyRecord, CopyState, FileRecord, now};
 use model::{from_text, to_text};
 pub use roles::{Migration, Roles};
+pub use scan::QuarantineRecord;
 
 use crate::config::DatabaseUrl;
 use crate::jobs::Job;
@@ -550,7 +552,7 @@ impl Catalog {
 }
 
 const FILE_COLUMNS: &str = r#"id, name, size, "contentType", sha256, url, "backupUrl",
-    "thumbnailUrl", "scanStatus", "createdAt""#;
+    "thumbnailUrl", "scanStatus", "scanDetail", "scannedAt", "createdAt""#;
 
 fn file_from_row(row: &AnyRow) -> Result<FileRecord, CatalogError> {
     let created_at: String = column(row, "createdAt")?;
@@ -564,6 +566,8 @@ fn file_from_row(row: &AnyRow) -> Result<FileRecord, CatalogError> {
         backup_url: column(row, "backupUrl")?,
         thumbnail_url: column(row, "thumbnailUrl")?,
         scan_status: column(row, "scanStatus")?,
+        scan_detail: column(row, "scanDetail")?,
+        scanned_at: column::<Option<String>>(row, "scannedAt")?.and_then(|t| from_text(&t)),
         created_at: parse_time("createdAt", &created_at)?,
         copies: Vec::new(),
     })

@@ -60,8 +60,13 @@ pub struct FileRecord {
     pub backup_url: Option<String>,
     /// The 300 px thumbnail's URL, for images that have one.
     pub thumbnail_url: Option<String>,
-    /// The virus scan's verdict.
+    /// The virus scan's state: `pending`, `clean`, `infected`, `skipped` (too large
+    /// for the scanner: never shown as clean) or `error` (to be retried).
     pub scan_status: String,
+    /// The signature found, or why the file was skipped or could not be scanned.
+    pub scan_detail: Option<String>,
+    /// When the file was last scanned.
+    pub scanned_at: Option<DateTime<Utc>>,
     /// When the file was stored.
     pub created_at: DateTime<Utc>,
     /// Every copy of the original, one per store.

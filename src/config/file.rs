@@ -43,6 +43,8 @@ pub(super) struct FileConfig {
     signed_url_ttl_secs: Option<u64>,
     health_interval_secs: Option<u64>,
     max_concurrent_writes: Option<usize>,
+    clamd: Option<String>,
+    serve_unscanned: Option<bool>,
     alert_webhook: Option<Secret>,
     #[serde(default)]
     prices: BTreeMap<String, crate::costs::PriceOverrides>,
@@ -72,6 +74,12 @@ impl FileConfig {
         config.prices.extend(self.prices);
         if let Some(webhook) = self.alert_webhook {
             config.alert_webhook = Some(webhook);
+        }
+        if let Some(clamd) = self.clamd {
+            config.clamd = Some(clamd);
+        }
+        if let Some(serve) = self.serve_unscanned {
+            config.serve_unscanned = serve;
         }
         if let Some(writes) = self.max_concurrent_writes {
             config.max_concurrent_writes = writes.max(1);

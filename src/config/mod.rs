@@ -18,6 +18,7 @@
 //! | `TWINSTORE_CONFIG` | the TOML file (the `--config` flag wins) |
 //! | `TWINSTORE_PRIMARY`, `TWINSTORE_BACKUP` | the names of the stores in each role |
 //! | `TWINSTORE_ALERT_WEBHOOK` | where store up/down alerts are POSTed |
+//! | `TWINSTORE_CLAMD`, `TWINSTORE_SERVE_UNSCANNED` | virus scanning |
 //! | `TWINSTORE_LISTEN`, `TWINSTORE_API_KEYS`, `TWINSTORE_PUBLIC_READS` | the service |
 //! | `TWINSTORE_URL_SECRET`, `TWINSTORE_PUBLIC_URL`, `TWINSTORE_MAX_UPLOAD_BYTES` | the service |
 //! | `TWINSTORE_HEALTH_INTERVAL_SECS` | how often stores are probed (default 60) |
@@ -56,8 +57,15 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Writes of whole files (uploads and replications) that run at once; more wait
     /// their turn. Each holds at most about 48 MiB of buffers (three 8 MiB parts per
-    /// store), so the default of 4 bounds them to about 200 MiB.
+    /// store), so the default of 3 bounds them to about 150 MiB.
     pub max_concurrent_writes: usize,
+    /// The ClamAV daemon that scans every file: `tcp://HOST:PORT` or a unix socket
+    /// path (`TWINSTORE_CLAMD`). Without it, files stay `pending` and are not scanned.
+    pub clamd: Option<String>,
+    /// Whether files not yet known clean (pending, skipped, error) are served.
+    /// Default true; `TWINSTORE_SERVE_UNSCANNED=false` refuses them until clean.
+    /// Infected files are never served.
+    pub serve_unscanned: bool,
     /// How often the service probes each store. Default 60 s.
     pub health_interval: Duration,
     /// Where alerts about stores going down or up are POSTed (JSON with a
@@ -239,7 +247,9 @@ impl Config {
             backup: "backup".to_owned(),
             stores,
             timeouts: Timeouts::default(),
-            max_concurrent_writes: 4,
+            max_concurrent_writes: 3,
+            clamd: None,
+            serve_unscanned: true,
             health_interval: Duration::from_secs(60),
             alert_webhook: None,
             prices: BTreeMap::new(),
@@ -375,6 +385,12 @@ fn apply_environment(
             setting: "TWINSTORE_MAX_UPLOAD_BYTES".to_owned(),
             message: format!("expected a number of bytes, got {bytes:?}"),
         })?;
+    }
+    if let Some(clamd) = env("TWINSTORE_CLAMD") {
+        config.clamd = Some(clamd);
+    }
+    if let Some(serve) = env("TWINSTORE_SERVE_UNSCANNED") {
+        config.serve_unscanned = !matches!(serve.trim(), "0" | "false" | "no" | "off");
     }
     if let Some(writes) = env("TWINSTORE_MAX_CONCURRENT_WRITES") {
         let writes: usize = writes.trim().parse().map_err(|_| ConfigError::Invalid {

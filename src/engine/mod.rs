@@ -11,6 +11,7 @@ mod put;
 mod read;
 mod repair;
 mod replicate;
+mod scan;
 mod scrub;
 mod status;
 mod verify;
@@ -37,13 +38,16 @@ use crate::config::{Config, ConfigError};
 use crate::error::{Error, Result};
 use crate::store::{CircuitBreaker, MeteredStore, Store, StoreHealth, open_store, round_trip};
 
-/// Both stores' health, from real round trips.
+/// Both stores' health, from real round trips, and the virus scanner's.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StorageHealth {
     /// The primary store.
     pub primary: StoreHealth,
     /// The backup store.
     pub backup: StoreHealth,
+    /// The virus scanner, when one is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scanner: Option<crate::scan::ScannerHealth>,
 }
 
 /// A running twinstore: the configured stores and the catalog.
@@ -52,6 +56,8 @@ pub struct Twinstore {
     config: Config,
     catalog: Catalog,
     stores: BTreeMap<String, Arc<dyn Store>>,
+    /// The virus scanner, when one is configured.
+    scanner: Option<crate::scan::Scanner>,
     /// Whole-file writes running at once are bounded, and with them the memory their
     /// part buffers take.
     write_slots: Arc<tokio::sync::Semaphore>,
@@ -98,7 +104,16 @@ impl Twinstore {
             })
             .collect();
         let write_slots = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_writes));
-        Self { config, catalog, stores, meters, roles, breaker, write_slots }
+        let scanner = config.clamd.as_deref().and_then(|address| {
+            match crate::scan::ClamdAddress::parse(address) {
+                Ok(address) => Some(crate::scan::Scanner::new(address)),
+                Err(err) => {
+                    warn!(error = %err, "virus scanning is off");
+                    None
+                }
+            }
+        });
+        Self { config, catalog, stores, meters, roles, breaker, write_slots, scanner }
     }
 
     /// The meter around each store: request counts, bytes and timings.
@@ -186,7 +201,11 @@ impl Twinstore {
             round_trip(primary.as_ref(), timeout),
             round_trip(backup.as_ref(), timeout),
         );
-        StorageHealth { primary, backup }
+        let scanner = match &self.scanner {
+            Some(scanner) => Some(scanner.health().await),
+            None => None,
+        };
+        StorageHealth { primary, backup, scanner }
     }
 
     /// Removes every copy of the file `id`, then its catalog row.
@@ -219,6 +238,18 @@ impl Twinstore {
         self.catalog.delete_file(id).await?;
         info!(file_id = %id, "file removed from every store");
         Ok(())
+    }
+
+    /// The ids of every file, oldest first.
+    pub async fn all_file_ids(&self) -> Result<Vec<String>> {
+        let mut ids = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let files = self.catalog.files_after(after.as_deref(), 1000).await?;
+            let Some(last) = files.last() else { return Ok(ids) };
+            after = Some(last.id.clone());
+            ids.extend(files.into_iter().map(|file| file.id));
+        }
     }
 
     /// Sets the URLs the `file` table shows from the copies in the current roles.

@@ -101,6 +101,12 @@ impl Twinstore {
                 return Err(Error::PrimaryFailed { store, source: Box::new(err) });
             }
         };
+        if let Some(quarantined) = self.catalog.quarantined(&fingerprint.sha256).await? {
+            pair.discard(&key, written).await;
+            warn!(sha256 = %fingerprint.sha256, signature = %quarantined.signature,
+                "refused an upload of quarantined content");
+            return Err(Error::Quarantined { signature: quarantined.signature });
+        }
         let backup_outcome = confirm(pair.backup.as_ref(), backup_result, &fingerprint);
         if backup_outcome.is_err() && written[1] {
             // The backup holds an object of the wrong size: remove it, keep it pending.
@@ -141,9 +147,12 @@ impl Twinstore {
         }
 
         let pending = record.copies.iter().filter(|copy| copy.state == CopyState::Pending);
-        let jobs = pending
+        let mut jobs: Vec<Job> = pending
             .map(|copy| Job::Replicate { file_id: record.id.clone(), store: copy.store.clone() })
             .collect();
+        if self.scanner.is_some() {
+            jobs.push(Job::Scan { file_id: record.id.clone() });
+        }
         Ok(jobs)
     }
 }
@@ -199,6 +208,8 @@ impl Pair {
             backup_url: Some(backup_copy.url.clone()),
             thumbnail_url: None,
             scan_status: "pending".to_owned(),
+            scan_detail: None,
+            scanned_at: None,
             created_at: crate::catalog::now(),
             copies: vec![primary_copy, backup_copy],
         }

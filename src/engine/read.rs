@@ -73,6 +73,7 @@ impl Twinstore {
     /// automatically in that case.
     pub async fn read(&self, id: &str, options: ReadOptions) -> Result<FileReader> {
         let file = self.file(id).await?;
+        self.check_servable(&file)?;
         let mut reasons = Vec::new();
 
         for copy in self.read_order(&file, options.prefer_backup) {
@@ -94,6 +95,7 @@ impl Twinstore {
     /// next one. Returns the name of the store the bytes came from.
     pub async fn download(&self, id: &str, path: &Path, prefer_backup: bool) -> Result<String> {
         let file = self.file(id).await?;
+        self.check_servable(&file)?;
         let mut reasons = Vec::new();
 
         for copy in self.read_order(&file, prefer_backup) {
@@ -126,6 +128,7 @@ impl Twinstore {
     /// or a signed one that expires after the configured time.
     pub async fn file_url(&self, id: &str, prefer_backup: bool) -> Result<String> {
         let file = self.file(id).await?;
+        self.check_servable(&file)?;
         let first_byte = self.config.timeouts.first_byte;
         let ttl = self.config.timeouts.signed_url_ttl;
         let mut reasons = Vec::new();

@@ -164,6 +164,7 @@ impl Twinstore {
     pub async fn run_job(&self, job: &Job) -> Result<()> {
         let outcome = match job {
             Job::Replicate { file_id, store } => self.replicate(file_id, store).await,
+            Job::Scan { file_id } => self.scan_file(file_id).await.map(|_| ()),
         };
         match outcome {
             Err(Error::FileNotFound { .. }) => Ok(()),

@@ -20,6 +20,11 @@ pub enum Job {
         /// The store that should hold a copy.
         store: String,
     },
+    /// Scan `file_id` for viruses.
+    Scan {
+        /// The file.
+        file_id: String,
+    },
 }
 
 impl Job {
@@ -27,6 +32,7 @@ impl Job {
     pub fn kind(&self) -> &'static str {
         match self {
             Job::Replicate { .. } => "replicate",
+            Job::Scan { .. } => "scan",
         }
     }
 
@@ -34,6 +40,7 @@ impl Job {
     pub fn unique_key(&self) -> String {
         match self {
             Job::Replicate { file_id, store } => format!("replicate:{file_id}:{store}"),
+            Job::Scan { file_id } => format!("scan:{file_id}"),
         }
     }
 
@@ -44,6 +51,8 @@ impl Job {
     pub fn max_attempts(&self) -> u32 {
         match self {
             Job::Replicate { .. } => 200,
+            // A scanner that is down must not lose scans: keep trying for hours.
+            Job::Scan { .. } => 200,
         }
     }
 }

@@ -76,6 +76,21 @@ impl From<Error> for ApiError {
                 "no_readable_copy",
                 "no copy of the file can be read right now".into(),
             ),
+            Error::Quarantined { signature } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "content_quarantined",
+                format!("this content was found infected ({signature}); nothing was stored"),
+            ),
+            Error::Infected { .. } => (
+                StatusCode::GONE,
+                "file_infected",
+                "the file was found infected and removed".into(),
+            ),
+            Error::NotScanned { status, .. } => (
+                StatusCode::CONFLICT,
+                "scan_pending",
+                format!("the file is not known clean yet (scan {status})"),
+            ),
             Error::IncompleteDelete { .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "incomplete_delete",

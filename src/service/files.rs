@@ -236,6 +236,7 @@ pub async fn content(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let file = state.twinstore.file(&id).await?;
+    state.twinstore.check_servable(&file)?;
     let etag = format!("\"{}\"", file.sha256);
     if headers.get(header::IF_NONE_MATCH).is_some_and(|value| value.as_bytes() == etag.as_bytes()) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod clamd;
 pub mod garage;
 
 use std::collections::BTreeMap;

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 use twinstore::engine::{
-    HealthMonitor, MigrateOptions, RepairOptions, Role, Worker, WorkerOptions,
+    HealthMonitor, MigrateOptions, Progress, RepairOptions, Role, Worker, WorkerOptions,
 };
 use twinstore::{Config, Twinstore};
 
@@ -137,6 +137,18 @@ enum Command {
     },
     /// Show what each store costs a month, and what a migration would cost.
     Costs {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Scan a file for viruses now (or every file, after a signature update).
+    Scan {
+        /// The file's id.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Scan every file.
+        #[arg(long)]
+        all: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -312,6 +324,28 @@ async fn execute(twinstore: &Arc<Twinstore>, command: Command) -> anyhow::Result
         Command::Costs { json } => {
             let report = twinstore.costs().await?;
             output::costs(&report, json)?;
+        }
+        Command::Scan { id, all, json } => {
+            let ids = match id {
+                Some(id) => vec![id],
+                None if all => twinstore.all_file_ids().await?,
+                None => unreachable!("clap requires an id or --all"),
+            };
+            let bar = output::progress_bar("scanning");
+            let total = ids.len() as u64;
+            let mut failed = 0;
+            for (done, id) in ids.iter().enumerate() {
+                let outcome = twinstore.scan_file(id).await;
+                if outcome.is_err() {
+                    failed += 1;
+                }
+                bar.suspend(|| output::scan(id, &outcome, json))?;
+                output::advance(&bar, Progress { done: done as u64 + 1, total });
+            }
+            bar.finish_and_clear();
+            if failed > 0 {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Status { json } => {
             let status = twinstore.status().await?;

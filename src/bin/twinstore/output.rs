@@ -295,3 +295,28 @@ pub fn costs(report: &CostReport, json: bool) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Prints one scan's verdict.
+pub fn scan(
+    id: &str,
+    outcome: &twinstore::Result<twinstore::scan::Verdict>,
+    json: bool,
+) -> anyhow::Result<()> {
+    use twinstore::scan::Verdict;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let line = match outcome {
+            Ok(verdict) => serde_json::json!({ "id": id, "result": verdict }),
+            Err(err) => serde_json::json!({ "id": id, "error": format!("{err:#}") }),
+        };
+        writeln!(out, "{line}")?;
+        return Ok(());
+    }
+    match outcome {
+        Ok(Verdict::Clean) => writeln!(out, "{id}  clean")?,
+        Ok(Verdict::Infected(signature)) => writeln!(out, "{id}  INFECTED {signature} (removed)")?,
+        Ok(Verdict::TooLarge) => writeln!(out, "{id}  skipped: too large for the scanner")?,
+        Err(err) => writeln!(out, "{id}  error: {}", anyhow::Error::msg(err.to_string()))?,
+    }
+    Ok(())
+}
