@@ -56,6 +56,9 @@ pub struct Twinstore {
     config: Config,
     catalog: Catalog,
     stores: BTreeMap<String, Arc<dyn Store>>,
+    /// Woken when this process queues a job, so that its workers start at once
+    /// instead of at their next poll.
+    jobs_queued: tokio::sync::Notify,
     /// The virus scanner, when one is configured.
     scanner: Option<crate::scan::Scanner>,
     /// Whole-file writes running at once are bounded, and with them the memory their
@@ -113,7 +116,8 @@ impl Twinstore {
                 }
             }
         });
-        Self { config, catalog, stores, meters, roles, breaker, write_slots, scanner }
+        let jobs_queued = tokio::sync::Notify::new();
+        Self { config, catalog, stores, meters, roles, breaker, write_slots, scanner, jobs_queued }
     }
 
     /// The meter around each store: request counts, bytes and timings.

@@ -121,6 +121,9 @@ impl Twinstore {
             return Err(err.into());
         }
 
+        if !jobs.is_empty() {
+            self.jobs_queued.notify_one();
+        }
         pair.log_stored(&record, backup_outcome.err());
         Ok(record)
     }

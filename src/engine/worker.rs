@@ -74,6 +74,7 @@ impl Worker {
                 tokio::select! {
                     _ = shutdown.cancelled() => {}
                     _ = tokio::time::sleep(self.options.poll_interval) => {}
+                    _ = self.twinstore.jobs_queued.notified() => {}
                 }
             }
         }
