@@ -12,7 +12,7 @@ use serde::Serialize;
 use sqlx::AnyConnection;
 
 use super::model::{from_text, now, to_text};
-use super::{Catalog, CatalogError, column};
+use super::{Backend, Catalog, CatalogError, column};
 use crate::jobs::Job;
 
 /// A job a worker has taken, under a lease.
@@ -102,6 +102,9 @@ impl Catalog {
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<ClaimedJob>, CatalogError> {
+        if self.backend == Backend::Postgres {
+            return self.claim_jobs_skip_locked(owner, lease, limit).await;
+        }
         let now = to_text(now());
         let candidates = sqlx::query(
             "SELECT id FROM job
@@ -139,6 +142,51 @@ impl Catalog {
             }
         }
         Ok(claimed)
+    }
+
+    /// PostgreSQL's claim: one statement that locks the due rows it takes and skips
+    /// rows another instance is taking, so concurrent workers never wait on each other
+    /// or take the same job.
+    async fn claim_jobs_skip_locked(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<ClaimedJob>, CatalogError> {
+        let now = to_text(now());
+        let rows = sqlx::query(
+            "UPDATE job SET state = 'running', lease_owner = $1, lease_until = $2,
+               attempts = attempts + 1, updated_at = $3
+             WHERE id IN (
+               SELECT id FROM job
+               WHERE (state = 'queued' AND run_at <= $4)
+                  OR (state = 'running' AND lease_until < $5)
+               ORDER BY run_at LIMIT $6
+               FOR UPDATE SKIP LOCKED)
+             RETURNING id, payload, attempts, max_attempts",
+        )
+        .bind(owner)
+        .bind(to_text(super::model::now() + lease))
+        .bind(&now)
+        .bind(&now)
+        .bind(&now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error("lease jobs"))?;
+        rows.iter()
+            .map(|row| {
+                let payload: String = column(row, "payload")?;
+                let job = serde_json::from_str(&payload)
+                    .map_err(|_| CatalogError::Corrupt { what: "job payload", value: payload })?;
+                Ok(ClaimedJob {
+                    id: column(row, "id")?,
+                    job,
+                    attempts: column::<i32>(row, "attempts")? as u32,
+                    max_attempts: column::<i32>(row, "max_attempts")? as u32,
+                })
+            })
+            .collect()
     }
 
     async fn claimed(&self, id: &str) -> Result<ClaimedJob, CatalogError> {

@@ -90,6 +90,16 @@ pub struct CopyBacklog {
 #[derive(Debug, Clone)]
 pub struct Catalog {
     pool: AnyPool,
+    backend: Backend,
+}
+
+/// The database behind the catalog, for the few places where the SQL differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite: one writer at a time, so job claims need no row locks.
+    Sqlite,
+    /// PostgreSQL: several instances claim jobs with `FOR UPDATE SKIP LOCKED`.
+    Postgres,
 }
 
 impl Catalog {
@@ -129,7 +139,23 @@ impl Catalog {
             .map_err(connect_error)?;
 
         sqlx::migrate!("./migrations").run(&pool).await.map_err(CatalogError::Migrate)?;
-        Ok(Self { pool })
+        let backend =
+            if url.expose().starts_with("postgres") { Backend::Postgres } else { Backend::Sqlite };
+        Ok(Self { pool, backend })
+    }
+
+    /// The database behind the catalog.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), CatalogError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|source| CatalogError::Query { operation: "reach the database", source })?;
+        Ok(())
     }
 
     /// The connection pool, for queries that have no method here.

@@ -75,6 +75,9 @@ impl TwoGarages {
         let dir = tempfile::tempdir().unwrap();
 
         let mut config = Config::embedded(dir.path());
+        if let Some(url) = test_postgres_database() {
+            config.database_url = twinstore::config::DatabaseUrl::new(url);
+        }
         config.stores = BTreeMap::from([
             ("garage-a".to_owned(), primary.store_config("primary")),
             ("garage-b".to_owned(), backup.store_config("backup")),
@@ -170,4 +173,24 @@ impl Drop for Service {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// A fresh, empty PostgreSQL database for one test, when the test run is on
+/// PostgreSQL (`scripts/test` sets `TWINSTORE_TEST_POSTGRES_URL` to a server it
+/// started for its second pass); `None` on the SQLite pass.
+pub fn test_postgres_database() -> Option<String> {
+    let server = std::env::var("TWINSTORE_TEST_POSTGRES_URL").ok()?;
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let output = std::process::Command::new("psql")
+        .arg(&server)
+        .args(["-v", "ON_ERROR_STOP=1", "-qc", &format!("CREATE DATABASE {name}")])
+        .output()
+        .expect("psql runs");
+    assert!(
+        output.status.success(),
+        "cannot create a test database on {server}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let base = server.rsplit_once('/').map(|(base, _)| base).unwrap_or(&server);
+    Some(format!("{base}/{name}"))
 }
