@@ -9,28 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
-use support::{Garage, TwoGarages, test_bytes};
-
-fn config_toml(setup: &TwoGarages) -> String {
-    let store = |name: &str, garage: &Garage, bucket: &str| {
-        format!(
-            "[stores.{name}]\nkind = \"s3\"\nendpoint = \"{}\"\nbucket = \"{bucket}\"\n\
-             access_key_id = \"{}\"\nsecret_access_key = \"{}\"\n\n",
-            garage.endpoint(),
-            Garage::access_key(),
-            Garage::secret_key()
-        )
-    };
-    format!(
-        "primary = \"garage-a\"\nbackup = \"garage-b\"\n\n{}{}",
-        store("garage-a", &setup.primary, "primary"),
-        store("garage-b", &setup.backup, "backup")
-    )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use support::{TwoGarages, free_port, test_bytes};
 
 /// A 3 MiB upload that trickles in over about a second.
 async fn slow_upload(base: String, n: u64) -> Result<Value, String> {
@@ -60,7 +39,7 @@ use futures::StreamExt;
 async fn sigterm_lets_accepted_uploads_finish_and_records_nothing_half_written() {
     let setup = TwoGarages::start();
     let config_path = setup.dir.path().join("twinstore.toml");
-    std::fs::write(&config_path, config_toml(&setup)).unwrap();
+    std::fs::write(&config_path, setup.toml()).unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
 

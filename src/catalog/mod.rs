@@ -117,6 +117,9 @@ impl Catalog {
 
         let pool = AnyPoolOptions::new()
             .max_connections(8)
+            // A database that is down must fail requests quickly (and the health
+            // check report it), not hold them for sqlx's default 30 s.
+            .acquire_timeout(std::time::Duration::from_secs(5))
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
                     if conn.backend_name() == "SQLite" {

@@ -66,6 +66,9 @@ pub struct Config {
     /// Default true; `TWINSTORE_SERVE_UNSCANNED=false` refuses them until clean.
     /// Infected files are never served.
     pub serve_unscanned: bool,
+    /// How long a worker's lease on a job lasts (renewed while it runs); a worker that
+    /// dies gives its jobs back after this. Default 60 s.
+    pub job_lease: Duration,
     /// How often the service probes each store. Default 60 s.
     pub health_interval: Duration,
     /// Where alerts about stores going down or up are POSTed (JSON with a
@@ -249,6 +252,7 @@ impl Config {
             timeouts: Timeouts::default(),
             max_concurrent_writes: 3,
             clamd: None,
+            job_lease: Duration::from_secs(60),
             serve_unscanned: true,
             health_interval: Duration::from_secs(60),
             alert_webhook: None,
@@ -385,6 +389,13 @@ fn apply_environment(
             setting: "TWINSTORE_MAX_UPLOAD_BYTES".to_owned(),
             message: format!("expected a number of bytes, got {bytes:?}"),
         })?;
+    }
+    if let Some(secs) = env("TWINSTORE_JOB_LEASE_SECS") {
+        let secs: u64 = secs.trim().parse().map_err(|_| ConfigError::Invalid {
+            setting: "TWINSTORE_JOB_LEASE_SECS".to_owned(),
+            message: format!("expected a number of seconds, got {secs:?}"),
+        })?;
+        config.job_lease = Duration::from_secs(secs.max(1));
     }
     if let Some(clamd) = env("TWINSTORE_CLAMD") {
         config.clamd = Some(clamd);

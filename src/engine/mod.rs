@@ -48,6 +48,19 @@ pub struct StorageHealth {
     /// The virus scanner, when one is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scanner: Option<crate::scan::ScannerHealth>,
+    /// The catalog's database.
+    pub catalog: CatalogHealth,
+}
+
+/// Whether the catalog's database answers.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CatalogHealth {
+    /// Whether a trivial query worked.
+    pub available: bool,
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+    /// Why it did not.
+    pub error: Option<String>,
 }
 
 /// A running twinstore: the configured stores and the catalog.
@@ -209,7 +222,26 @@ impl Twinstore {
             Some(scanner) => Some(scanner.health().await),
             None => None,
         };
-        StorageHealth { primary, backup, scanner }
+        let catalog = CatalogHealth {
+            backend: match self.catalog.backend() {
+                crate::catalog::Backend::Sqlite => "sqlite",
+                crate::catalog::Backend::Postgres => "postgres",
+            },
+            ..match tokio::time::timeout(timeout, self.catalog.ping()).await {
+                Ok(Ok(())) => CatalogHealth { available: true, backend: "", error: None },
+                Ok(Err(err)) => CatalogHealth {
+                    available: false,
+                    backend: "",
+                    error: Some(crate::store::error_chain(&err)),
+                },
+                Err(_) => CatalogHealth {
+                    available: false,
+                    backend: "",
+                    error: Some(format!("no answer within {timeout:?}")),
+                },
+            }
+        };
+        StorageHealth { primary, backup, scanner, catalog }
     }
 
     /// Removes every copy of the file `id`, then its catalog row.

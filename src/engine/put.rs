@@ -101,25 +101,35 @@ impl Twinstore {
                 return Err(Error::PrimaryFailed { store, source: Box::new(err) });
             }
         };
-        if let Some(quarantined) = self.catalog.quarantined(&fingerprint.sha256).await? {
-            pair.discard(&key, written).await;
-            warn!(sha256 = %fingerprint.sha256, signature = %quarantined.signature,
-                "refused an upload of quarantined content");
-            return Err(Error::Quarantined { signature: quarantined.signature });
-        }
         let backup_outcome = confirm(pair.backup.as_ref(), backup_result, &fingerprint);
         if backup_outcome.is_err() && written[1] {
             // The backup holds an object of the wrong size: remove it, keep it pending.
             pair.discard(&key, [false, true]).await;
         }
+        let written = [true, backup_outcome.is_ok()];
 
+        // From here on the objects are written: any failure must remove them, so that
+        // an upload that is not acknowledged leaves nothing behind.
         let mut record =
             pair.new_record(id, name, &key, &fingerprint, &primary_info, &backup_outcome);
-        let jobs = self.follow_up_jobs(&mut record).await?;
-        if let Err(err) = self.catalog.insert_file(&record, &jobs).await {
-            pair.discard(&key, [true, backup_outcome.is_ok()]).await;
-            return Err(err.into());
+        let recorded = async {
+            if let Some(quarantined) = self.catalog.quarantined(&fingerprint.sha256).await? {
+                warn!(sha256 = %fingerprint.sha256, signature = %quarantined.signature,
+                    "refused an upload of quarantined content");
+                return Err(Error::Quarantined { signature: quarantined.signature });
+            }
+            let jobs = self.follow_up_jobs(&mut record).await?;
+            self.catalog.insert_file(&record, &jobs).await?;
+            Ok(jobs)
         }
+        .await;
+        let jobs = match recorded {
+            Ok(jobs) => jobs,
+            Err(err) => {
+                pair.discard(&key, written).await;
+                return Err(err);
+            }
+        };
 
         if !jobs.is_empty() {
             self.jobs_queued.notify_one();

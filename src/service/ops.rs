@@ -9,8 +9,8 @@ use super::AppState;
 use super::error::ApiError;
 use crate::engine::StorageHealth;
 
-/// Each store's health from a real round trip: 200 when the primary is available,
-/// 503 when it is not.
+/// Each store's health from a real round trip, the catalog's and the scanner's: 200
+/// when the primary and the catalog are available, 503 when either is not.
 #[utoipa::path(
     get, path = "/v1/health", tag = "operations",
     responses(
@@ -20,8 +20,8 @@ use crate::engine::StorageHealth;
 )]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<StorageHealth>) {
     let health = state.twinstore.check_storage_health().await;
-    let status =
-        if health.primary.available { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let serving = health.primary.available && health.catalog.available;
+    let status = if serving { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(health))
 }
 

@@ -8,6 +8,7 @@
 
 pub mod clamd;
 pub mod garage;
+pub mod postgres;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -96,6 +97,29 @@ impl TwoGarages {
     pub async fn open(&self) -> Twinstore {
         Twinstore::open(self.config.clone()).await.unwrap()
     }
+
+    /// The two stores as a TOML configuration file's text, for `twinstore` processes.
+    pub fn toml(&self) -> String {
+        let store = |name: &str, garage: &Garage, bucket: &str| {
+            format!(
+                "[stores.{name}]\nkind = \"s3\"\nendpoint = \"{}\"\nbucket = \"{bucket}\"\n\
+                 access_key_id = \"{}\"\nsecret_access_key = \"{}\"\n\n",
+                garage.endpoint(),
+                Garage::access_key(),
+                Garage::secret_key()
+            )
+        };
+        format!(
+            "primary = \"garage-a\"\nbackup = \"garage-b\"\n\n{}{}",
+            store("garage-a", &self.primary, "primary"),
+            store("garage-b", &self.backup, "backup")
+        )
+    }
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Opens the store `name` of `config` on its own, to look behind twinstore's back.

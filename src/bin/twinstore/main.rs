@@ -218,7 +218,9 @@ async fn execute(twinstore: &Arc<Twinstore>, command: Command) -> anyhow::Result
             }
             let shutdown = CancellationToken::new();
             tokio::spawn(cancel_on_signal(shutdown.clone()));
-            let worker = Worker::new(twinstore.clone(), WorkerOptions::default());
+            let options =
+                WorkerOptions { lease: twinstore.config().job_lease, ..WorkerOptions::default() };
+            let worker = Worker::new(twinstore.clone(), options);
             let monitor = HealthMonitor::new(twinstore.clone());
             let service = twinstore::service::serve(twinstore.clone(), settings, shutdown.clone());
             // A 24th of the copies every hour: each copy is read back once a day.
@@ -275,7 +277,8 @@ async fn execute(twinstore: &Arc<Twinstore>, command: Command) -> anyhow::Result
             }
         }
         Command::Work { until_idle, concurrency } => {
-            let options = WorkerOptions { concurrency, ..WorkerOptions::default() };
+            let lease = twinstore.config().job_lease;
+            let options = WorkerOptions { concurrency, lease, ..WorkerOptions::default() };
             let worker = Worker::new(twinstore.clone(), options);
             if until_idle {
                 let ran = worker.run_until_idle().await?;
