@@ -115,9 +115,15 @@ impl Twinstore {
         let mut report = VerifyReport { deep, ..VerifyReport::default() };
         let total = self.catalog.file_count().await?;
 
+        // The stores are listed at the same time: listing is most of a fast verify.
+        let names: Vec<String> = self.stores_in_use().await?.into_iter().collect();
+        let listed = futures::future::join_all(
+            names.iter().map(|name| list_all(self.stores[name].as_ref())),
+        )
+        .await;
         let mut listings = HashMap::new();
-        for name in self.stores_in_use().await? {
-            match list_all(self.stores[&name].as_ref()).await {
+        for (name, listing) in names.into_iter().zip(listed) {
+            match listing {
                 Ok(listing) => {
                     listings.insert(name, listing);
                 }
