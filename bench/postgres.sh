@@ -92,13 +92,14 @@ one=$(rps http://127.0.0.1:8192 16)
 serve 8193 "postgres://postgres@127.0.0.1:$PG_PORT/two" "$work/pg-two-a"
 serve 8194 "postgres://postgres@127.0.0.1:$PG_PORT/two" "$work/pg-two-b"
 rps http://127.0.0.1:8193 8 >"$work/a.rps" &
+first=$!
 rps http://127.0.0.1:8194 8 >"$work/b.rps"
-wait %1 2>/dev/null || true
+wait "$first"
 two=$(echo "$(cat "$work/a.rps") + $(cat "$work/b.rps")" | bc -l)
 
 printf '\n4 KiB uploads per second, %s s, 16 connections in all\n' "$DURATION"
 printf '  %-40s %8.1f\n' "one instance, SQLite" "$sqlite"
 printf '  %-40s %8.1f\n' "one instance, PostgreSQL" "$one"
 printf '  %-40s %8.1f\n' "two instances, one PostgreSQL" "$two"
-errors=$(grep -h -c '"status":5' "$work"/serve-*.log 2>/dev/null | paste -sd+ | bc || echo 0)
+errors=$(cat "$work"/serve-*.log | grep -c ' status=5' || true)
 printf '  (server errors logged: %s)\n' "$errors"
