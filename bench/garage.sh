@@ -54,8 +54,8 @@ TOML
 }
 
 garage_stop() {
-  kill "$GARAGE_PID" 2>/dev/null || true
-  wait "$GARAGE_PID" 2>/dev/null || true
+  kill "${GARAGE_PID:-}" 2>/dev/null || true
+  wait "${GARAGE_PID:-}" 2>/dev/null || true
 }
 
 # `garage_restart DIR`: starts again the server that `garage_start DIR ...` set up (and

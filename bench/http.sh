@@ -24,7 +24,7 @@ work=$(mktemp -d)
 source bench/garage.sh
 server_pid=
 cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
   garage_stop
   rm -rf "$work"
 }

@@ -22,7 +22,7 @@ chmod 755 "$work" # PostgreSQL runs as its own user and must reach its folder
 source bench/garage.sh
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
   [ -f "$work/pg/data/postmaster.pid" ] &&
     su postgres -c "$PGBIN/pg_ctl -D $work/pg/data -m fast -w stop" >/dev/null
   garage_stop
