@@ -24,7 +24,7 @@ pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
   [ -f "$work/pg/data/postmaster.pid" ] &&
-    su postgres -c "$PGBIN/pg_ctl -D $work/pg/data -m fast -w stop" >/dev/null
+    su postgres -c "$PGBIN/pg_ctl -D $work/pg/data -m fast -w stop" >/dev/null || true
   garage_stop
   rm -rf "$work"
 }
