@@ -99,7 +99,12 @@ impl Twinstore {
                 Err(err) => failures.push(format!("{}: {err}", copy.store)),
             }
         }
-        warn!(file_id = %file.id, signature, sha256 = %file.sha256, "infected file removed from every store");
+        warn!(
+            file_id = %file.id,
+            signature,
+            sha256 = %file.sha256,
+            "infected file removed from every store"
+        );
         if !failures.is_empty() {
             // The scan job retries; the next attempt deletes what is left.
             return Err(Error::IncompleteDelete {

@@ -154,7 +154,13 @@ impl Worker {
             .fold(claimed.attempts as u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
         let delay =
             backoff(claimed.attempts, self.options.backoff_base, self.options.backoff_cap, seed);
-        info!(job = %key, attempts = claimed.attempts, retry_in = ?delay, error = %error, "job will retry");
+        info!(
+            job = %key,
+            attempts = claimed.attempts,
+            retry_in = ?delay,
+            error = %error,
+            "job will retry"
+        );
         let run_at = crate::catalog::now() + delay;
         Ok(catalog.retry_job(&claimed.id, &self.owner, &error, run_at).await?)
     }

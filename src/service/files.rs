@@ -317,7 +317,11 @@ pub struct FileUrl {
 /// A URL for the file that works now.
 #[utoipa::path(
     get, path = "/v1/files/{id}/url", tag = "files", params(("id" = String, Path), UrlQuery),
-    responses((status = 200, body = FileUrl), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody))
+    responses(
+        (status = 200, body = FileUrl),
+        (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    )
 )]
 pub async fn url(
     State(state): State<AppState>,
