@@ -83,6 +83,17 @@ async fn the_webhook_hears_when_a_store_goes_down_and_comes_back() {
 
     // No change, no alert.
     monitor.probe().await;
+
+    // A copy that failed while the backup was down waits for its retry...
+    let file = twinstore.put("during.txt", support::body(b"written while down", 4)).await;
+    let file = file.unwrap();
+    let options = twinstore::engine::WorkerOptions {
+        backoff_base: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let worker = twinstore::engine::Worker::new(twinstore.clone(), options);
+    assert_eq!(worker.run_until_idle().await.unwrap(), 1);
+    assert_eq!(worker.run_until_idle().await.unwrap(), 0, "backing off for about a minute");
     setup.backup.restart();
     let health = monitor.probe().await;
     assert!(health.backup.available, "{health:?}");
@@ -90,6 +101,11 @@ async fn the_webhook_hears_when_a_store_goes_down_and_comes_back() {
     assert_eq!(up["state"], "up");
     assert_eq!(up["store"], "garage-b");
     assert!(received.try_recv().is_err(), "one alert per change");
+
+    // ...until the monitor sees the backup come back, which makes it due at once.
+    assert_eq!(worker.run_until_idle().await.unwrap(), 1);
+    let record = twinstore.file(&file.id).await.unwrap();
+    assert_eq!(record.copy_in("garage-b").unwrap().state, twinstore::CopyState::Stored);
 
     let probes = twinstore.catalog().recent_probes("garage-b", 10).await.unwrap();
     let states: Vec<bool> = probes.iter().map(|p| p.available).collect();

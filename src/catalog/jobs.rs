@@ -274,6 +274,22 @@ impl Catalog {
         Ok(())
     }
 
+    /// Makes every job waiting for a retry due now, and returns how many. Used when a
+    /// store comes back, so that copies do not wait out their backoff.
+    pub async fn expedite_retries(&self) -> Result<u64, CatalogError> {
+        let now = to_text(now());
+        let expedited = sqlx::query(
+            "UPDATE job SET run_at = $1 WHERE state = 'queued' AND last_error IS NOT NULL
+               AND run_at > $2",
+        )
+        .bind(&now)
+        .bind(&now)
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("expedite retries"))?;
+        Ok(expedited.rows_affected())
+    }
+
     /// How many jobs are in each state.
     pub async fn job_counts(&self) -> Result<JobCounts, CatalogError> {
         let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM job GROUP BY state")

@@ -81,6 +81,17 @@ impl HealthMonitor {
             if changed {
                 self.alert(role, store).await;
             }
+            // A store that is back: the jobs that failed on it need not wait out their
+            // backoff (after a long outage that can be minutes).
+            if changed && store.available && before.is_some() {
+                match self.twinstore.catalog.expedite_retries().await {
+                    Ok(count) => {
+                        info!(store = %store.name, jobs = count, "retries made due now");
+                        self.twinstore.jobs_queued.notify_one();
+                    }
+                    Err(err) => warn!(error = %err, "cannot expedite retries"),
+                }
+            }
         }
         if let Err(err) = self.twinstore.flush_usage().await {
             warn!(error = %err, "cannot record store usage");
