@@ -85,3 +85,25 @@ garage_wait() {
   done
   kill -0 "$GARAGE_PID" 2>/dev/null || { echo "garage exited; see $2/garage.log" >&2; return 1; }
 }
+
+# `garage_store_toml NAME BUCKET`: a twinstore `[stores.NAME]` section for BUCKET on
+# the server that `garage_start` started.
+garage_store_toml() {
+  cat <<TOML
+[stores.$1]
+kind = "s3"
+endpoint = "$GARAGE_ENDPOINT"
+bucket = "$2"
+access_key_id = "$GARAGE_KEY_ID"
+secret_access_key = "$GARAGE_SECRET"
+TOML
+}
+
+# `garage_rclone_remote NAME`: an rclone remote NAME for that server, through rclone's
+# environment variables.
+garage_rclone_remote() {
+  local prefix="RCLONE_CONFIG_${1^^}"
+  export "${prefix}_TYPE=s3" "${prefix}_PROVIDER=Other" "${prefix}_REGION=us-east-1"
+  export "${prefix}_ENDPOINT=$GARAGE_ENDPOINT" "${prefix}_FORCE_PATH_STYLE=true"
+  export "${prefix}_ACCESS_KEY_ID=$GARAGE_KEY_ID" "${prefix}_SECRET_ACCESS_KEY=$GARAGE_SECRET"
+}

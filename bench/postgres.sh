@@ -43,19 +43,9 @@ cat >"$work/twinstore.toml" <<TOML
 primary = "garage-primary"
 backup = "garage-backup"
 
-[stores.garage-primary]
-kind = "s3"
-endpoint = "$GARAGE_ENDPOINT"
-bucket = "primary"
-access_key_id = "$GARAGE_KEY_ID"
-secret_access_key = "$GARAGE_SECRET"
+$(garage_store_toml garage-primary primary)
 
-[stores.garage-backup]
-kind = "s3"
-endpoint = "$GARAGE_ENDPOINT"
-bucket = "backup"
-access_key_id = "$GARAGE_KEY_ID"
-secret_access_key = "$GARAGE_SECRET"
+$(garage_store_toml garage-backup backup)
 TOML
 
 # The multipart body wrk sends: one 4 KiB part named file.

@@ -27,28 +27,12 @@ data_dir = "$work/data"
 primary = "garage-primary"
 backup = "garage-backup"
 
-[stores.garage-primary]
-kind = "s3"
-endpoint = "$GARAGE_ENDPOINT"
-bucket = "primary"
-access_key_id = "$GARAGE_KEY_ID"
-secret_access_key = "$GARAGE_SECRET"
+$(garage_store_toml garage-primary primary)
 
-[stores.garage-backup]
-kind = "s3"
-endpoint = "$GARAGE_ENDPOINT"
-bucket = "backup"
-access_key_id = "$GARAGE_KEY_ID"
-secret_access_key = "$GARAGE_SECRET"
+$(garage_store_toml garage-backup backup)
 TOML
 
-export RCLONE_CONFIG_BENCH_TYPE=s3
-export RCLONE_CONFIG_BENCH_PROVIDER=Other
-export RCLONE_CONFIG_BENCH_ENDPOINT=$GARAGE_ENDPOINT
-export RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=$GARAGE_KEY_ID
-export RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=$GARAGE_SECRET
-export RCLONE_CONFIG_BENCH_REGION=us-east-1
-export RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE=true
+garage_rclone_remote bench
 # rclone 1.60 cannot use a custom CA bundle with its own transport, and fails at start
 # when AWS_CA_BUNDLE is set (the endpoint here is plain HTTP anyway).
 unset AWS_CA_BUNDLE

@@ -65,19 +65,9 @@ primary = "garage-primary"
 backup = "garage-backup"
 clamd = "tcp://127.0.0.1:$CLAMD_PORT"
 
-[stores.garage-primary]
-kind = "s3"
-endpoint = "$GARAGE_ENDPOINT"
-bucket = "primary"
-access_key_id = "$GARAGE_KEY_ID"
-secret_access_key = "$GARAGE_SECRET"
+$(garage_store_toml garage-primary primary)
 
-[stores.garage-backup]
-kind = "s3"
-endpoint = "$GARAGE_ENDPOINT"
-bucket = "backup"
-access_key_id = "$GARAGE_KEY_ID"
-secret_access_key = "$GARAGE_SECRET"
+$(garage_store_toml garage-backup backup)
 TOML
 ts() { RUST_LOG=warn "$twinstore" --config "$work/twinstore.toml" "$@"; }
 
