@@ -26,6 +26,15 @@ pub enum Error {
         id: String,
     },
 
+    /// The file has no rendition of this name (not an image, or not rendered yet).
+    #[error("file {id} has no rendition {name}")]
+    RenditionNotFound {
+        /// The file's id.
+        id: String,
+        /// The rendition asked for.
+        name: String,
+    },
+
     /// The bytes to store could not be read.
     #[error("cannot read the file to store")]
     Input(#[source] std::io::Error),

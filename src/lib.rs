@@ -23,6 +23,7 @@ pub mod engine;
 pub mod error;
 pub mod jobs;
 pub mod names;
+pub mod render;
 pub mod scan;
 pub mod service;
 pub mod store;

@@ -7,6 +7,7 @@
 mod health;
 mod jobs;
 mod model;
+mod renditions;
 mod roles;
 mod scan;
 mod usage;
@@ -21,6 +22,7 @@ pub use health::HealthProbe;
 pub use jobs::{ClaimedJob, JobCounts, JobSummary};
 pub use model::{CopyRecord, CopyState, FileRecord, now};
 use model::{from_text, to_text};
+pub use renditions::RenditionRecord;
 pub use roles::{Migration, Roles};
 pub use scan::QuarantineRecord;
 
@@ -175,8 +177,8 @@ impl Catalog {
 
         sqlx::query(
             r#"INSERT INTO file (id, name, size, "contentType", sha256, url, "backupUrl",
-                 "thumbnailUrl", "scanStatus", "createdAt", "updatedAt")
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#,
+                 "thumbnailUrl", "scanStatus", "renderStatus", "createdAt", "updatedAt")
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"#,
         )
         .bind(&file.id)
         .bind(&file.name)
@@ -187,6 +189,7 @@ impl Catalog {
         .bind(&file.backup_url)
         .bind(&file.thumbnail_url)
         .bind(&file.scan_status)
+        .bind(&file.render_status)
         .bind(to_text(file.created_at))
         .bind(&now)
         .execute(&mut *tx)
@@ -442,6 +445,11 @@ impl Catalog {
             .execute(&mut *tx)
             .await
             .map_err(query_error("delete copies"))?;
+        sqlx::query("DELETE FROM rendition WHERE file_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_error("delete renditions"))?;
         let deleted = sqlx::query("DELETE FROM file WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -581,7 +589,8 @@ impl Catalog {
 }
 
 const FILE_COLUMNS: &str = r#"id, name, size, "contentType", sha256, url, "backupUrl",
-    "thumbnailUrl", "scanStatus", "scanDetail", "scannedAt", "createdAt""#;
+    "thumbnailUrl", "scanStatus", "scanDetail", "scannedAt", "renderStatus", "renderDetail",
+    "createdAt""#;
 
 fn file_from_row(row: &AnyRow) -> Result<FileRecord, CatalogError> {
     let created_at: String = column(row, "createdAt")?;
@@ -597,6 +606,8 @@ fn file_from_row(row: &AnyRow) -> Result<FileRecord, CatalogError> {
         scan_status: column(row, "scanStatus")?,
         scan_detail: column(row, "scanDetail")?,
         scanned_at: column::<Option<String>>(row, "scannedAt")?.and_then(|t| from_text(&t)),
+        render_status: column(row, "renderStatus")?,
+        render_detail: column(row, "renderDetail")?,
         created_at: parse_time("createdAt", &created_at)?,
         copies: Vec::new(),
     })

@@ -67,6 +67,12 @@ pub struct FileRecord {
     pub scan_detail: Option<String>,
     /// When the file was last scanned.
     pub scanned_at: Option<DateTime<Utc>>,
+    /// Whether image renditions were made: `none` (not an image, or renditions are
+    /// off), `pending`, `done`, `skipped` (over a limit, or a format not rendered) or
+    /// `failed` (a broken image).
+    pub render_status: String,
+    /// Why renditions were skipped or failed.
+    pub render_detail: Option<String>,
     /// When the file was stored.
     pub created_at: DateTime<Utc>,
     /// Every copy of the original, one per store.

@@ -48,6 +48,19 @@ pub(super) struct FileConfig {
     alert_webhook: Option<Secret>,
     #[serde(default)]
     prices: BTreeMap<String, crate::costs::PriceOverrides>,
+    #[serde(default)]
+    images: ImagesTable,
+}
+
+/// The `[images]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImagesTable {
+    enabled: Option<bool>,
+    max_pixels: Option<u64>,
+    max_frames: Option<u32>,
+    in_primary: Option<bool>,
+    concurrency: Option<usize>,
 }
 
 impl FileConfig {
@@ -80,6 +93,22 @@ impl FileConfig {
         }
         if let Some(serve) = self.serve_unscanned {
             config.serve_unscanned = serve;
+        }
+        let images = &mut config.images;
+        if let Some(enabled) = self.images.enabled {
+            images.enabled = enabled;
+        }
+        if let Some(pixels) = self.images.max_pixels {
+            images.max_pixels = pixels;
+        }
+        if let Some(frames) = self.images.max_frames {
+            images.max_frames = frames;
+        }
+        if let Some(in_primary) = self.images.in_primary {
+            images.in_primary = in_primary;
+        }
+        if let Some(concurrency) = self.images.concurrency {
+            images.concurrency = concurrency.max(1);
         }
         if let Some(writes) = self.max_concurrent_writes {
             config.max_concurrent_writes = writes.max(1);

@@ -22,6 +22,8 @@
 //! | `TWINSTORE_LISTEN`, `TWINSTORE_API_KEYS`, `TWINSTORE_PUBLIC_READS` | the service |
 //! | `TWINSTORE_URL_SECRET`, `TWINSTORE_PUBLIC_URL`, `TWINSTORE_MAX_UPLOAD_BYTES` | the service |
 //! | `TWINSTORE_HEALTH_INTERVAL_SECS` | how often stores are probed (default 60) |
+//! | `TWINSTORE_RENDITIONS`, `TWINSTORE_IMAGE_MAX_PIXELS` | image renditions |
+//! | `TWINSTORE_RENDITIONS_IN_PRIMARY` | keep renditions in the primary store too |
 
 mod file;
 mod secret;
@@ -77,8 +79,48 @@ pub struct Config {
     pub alert_webhook: Option<Secret>,
     /// Price overrides for `costs`, by store name or by kind.
     pub prices: BTreeMap<String, crate::costs::PriceOverrides>,
+    /// Image renditions: whether they are made, where they go, and the limits.
+    pub images: ImageSettings,
     /// The HTTP service's settings.
     pub service: ServiceSettings,
+}
+
+/// Settings of image renditions (the `[images]` table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageSettings {
+    /// Whether images get renditions (`TWINSTORE_RENDITIONS`). Default true.
+    pub enabled: bool,
+    /// Images with more pixels than this are not decoded (`TWINSTORE_IMAGE_MAX_PIXELS`).
+    /// Default 50 megapixels.
+    pub max_pixels: u64,
+    /// Animations with more frames than this are not decoded. Default 1,000.
+    pub max_frames: u32,
+    /// Whether renditions are stored in the primary store as well as in the backup
+    /// (`TWINSTORE_RENDITIONS_IN_PRIMARY`). Default false.
+    pub in_primary: bool,
+    /// Images rendered at once. Default: the machine's cores.
+    pub concurrency: usize,
+}
+
+impl Default for ImageSettings {
+    fn default() -> Self {
+        let limits = crate::render::RenderLimits::default();
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self {
+            enabled: true,
+            max_pixels: limits.max_pixels,
+            max_frames: limits.max_frames,
+            in_primary: false,
+            concurrency: cores,
+        }
+    }
+}
+
+impl ImageSettings {
+    /// The limits a render is held to.
+    pub fn limits(&self) -> crate::render::RenderLimits {
+        crate::render::RenderLimits { max_pixels: self.max_pixels, max_frames: self.max_frames }
+    }
 }
 
 /// Settings of `twinstore serve`.
@@ -257,6 +299,7 @@ impl Config {
             health_interval: Duration::from_secs(60),
             alert_webhook: None,
             prices: BTreeMap::new(),
+            images: ImageSettings::default(),
             service: ServiceSettings::default(),
         }
     }
@@ -333,6 +376,11 @@ impl Config {
     }
 }
 
+/// Whether a flag's text turns it off.
+fn is_off(flag: &str) -> bool {
+    matches!(flag.trim(), "0" | "false" | "no" | "off")
+}
+
 /// Applies the environment variables of the original setup guide, and twinstore's own.
 fn apply_environment(
     config: &mut Config,
@@ -401,7 +449,7 @@ fn apply_environment(
         config.clamd = Some(clamd);
     }
     if let Some(serve) = env("TWINSTORE_SERVE_UNSCANNED") {
-        config.serve_unscanned = !matches!(serve.trim(), "0" | "false" | "no" | "off");
+        config.serve_unscanned = !is_off(&serve);
     }
     if let Some(writes) = env("TWINSTORE_MAX_CONCURRENT_WRITES") {
         let writes: usize = writes.trim().parse().map_err(|_| ConfigError::Invalid {
@@ -409,6 +457,19 @@ fn apply_environment(
             message: format!("expected a number, got {writes:?}"),
         })?;
         config.max_concurrent_writes = writes.max(1);
+    }
+    if let Some(enabled) = env("TWINSTORE_RENDITIONS") {
+        config.images.enabled = !is_off(&enabled);
+    }
+    if let Some(in_primary) = env("TWINSTORE_RENDITIONS_IN_PRIMARY") {
+        config.images.in_primary = !is_off(&in_primary);
+    }
+    if let Some(pixels) = env("TWINSTORE_IMAGE_MAX_PIXELS") {
+        let pixels: u64 = pixels.trim().parse().map_err(|_| ConfigError::Invalid {
+            setting: "TWINSTORE_IMAGE_MAX_PIXELS".to_owned(),
+            message: format!("expected a number of pixels, got {pixels:?}"),
+        })?;
+        config.images.max_pixels = pixels;
     }
     if let Some(primary) = env("TWINSTORE_PRIMARY") {
         config.primary = primary;

@@ -9,6 +9,7 @@ mod migrate;
 mod monitor;
 mod put;
 mod read;
+mod render;
 mod repair;
 mod replicate;
 mod scan;
@@ -27,6 +28,7 @@ pub use cost_report::{CostReport, MigrationOption, StoreCostLine};
 pub use migrate::{MigrateOptions, MigrateReport, MigrationPlan, Role};
 pub use monitor::{Alert, HealthMonitor};
 pub use read::{FileReader, ReadOptions};
+pub use render::{RenderOutcome, RenditionReader};
 pub use repair::{RepairOptions, RepairReport};
 pub use scrub::{SCRUB_INTERVAL, ScrubReport};
 pub use status::Status;
@@ -77,6 +79,8 @@ pub struct Twinstore {
     /// Whole-file writes running at once are bounded, and with them the memory their
     /// part buffers take.
     write_slots: Arc<tokio::sync::Semaphore>,
+    /// Images rendered at once are bounded to the cores (renders are CPU-bound).
+    render_slots: Arc<tokio::sync::Semaphore>,
     /// The meters around each store, whose counts feed the cost report.
     meters: Vec<(String, Arc<MeteredStore>)>,
     /// Which store holds each role: the configuration's, unless the catalog records
@@ -129,8 +133,20 @@ impl Twinstore {
                 }
             }
         });
+        let render_slots = Arc::new(tokio::sync::Semaphore::new(config.images.concurrency));
         let jobs_queued = tokio::sync::Notify::new();
-        Self { config, catalog, stores, meters, roles, breaker, write_slots, scanner, jobs_queued }
+        Self {
+            config,
+            catalog,
+            stores,
+            meters,
+            roles,
+            breaker,
+            write_slots,
+            render_slots,
+            scanner,
+            jobs_queued,
+        }
     }
 
     /// The meter around each store: request counts, bytes and timings.
@@ -264,6 +280,8 @@ impl Twinstore {
                 }
             }
         }
+        let renditions = self.catalog.renditions(id).await?;
+        failures.extend(self.delete_renditions(&renditions).await);
         if !failures.is_empty() {
             return Err(Error::IncompleteDelete {
                 id: id.to_owned(),

@@ -138,7 +138,8 @@ impl Twinstore {
         Ok(record)
     }
 
-    /// The jobs a new file needs: replication of each pending copy. While a migration
+    /// The jobs a new file needs: replication of each pending copy, the virus scan, and
+    /// renditions of an image (its render state becomes `pending`). While a migration
     /// runs, the file also gets a pending copy in the migration's target store.
     async fn follow_up_jobs(&self, record: &mut FileRecord) -> Result<Vec<Job>> {
         if let Some(migration) = self.catalog.running_migration().await?
@@ -165,6 +166,10 @@ impl Twinstore {
             .collect();
         if self.scanner.is_some() {
             jobs.push(Job::Scan { file_id: record.id.clone() });
+        }
+        if self.config.images.enabled && crate::render::is_renderable(&record.content_type) {
+            record.render_status = "pending".to_owned();
+            jobs.push(Job::Render { file_id: record.id.clone() });
         }
         Ok(jobs)
     }
@@ -223,6 +228,8 @@ impl Pair {
             scan_status: "pending".to_owned(),
             scan_detail: None,
             scanned_at: None,
+            render_status: "none".to_owned(),
+            render_detail: None,
             created_at: crate::catalog::now(),
             copies: vec![primary_copy, backup_copy],
         }

@@ -96,10 +96,22 @@ impl Twinstore {
     pub async fn download(&self, id: &str, path: &Path, prefer_backup: bool) -> Result<String> {
         let file = self.file(id).await?;
         self.check_servable(&file)?;
+        self.download_record(&file, path, prefer_backup).await
+    }
+
+    /// [`Twinstore::download`] of a file already looked up, whether or not it may be
+    /// served: for the engine's own work on it (rendering).
+    pub(super) async fn download_record(
+        &self,
+        file: &FileRecord,
+        path: &Path,
+        prefer_backup: bool,
+    ) -> Result<String> {
+        let id = file.id.as_str();
         let mut reasons = Vec::new();
 
-        for copy in self.read_order(&file, prefer_backup) {
-            let body = match self.open_copy(&file, copy, None).await {
+        for copy in self.read_order(file, prefer_backup) {
+            let body = match self.open_copy(file, copy, None).await {
                 Ok((_, body)) => body,
                 Err(err) => {
                     reasons.push(format!("{}: {err}", copy.store));

@@ -172,6 +172,7 @@ impl Twinstore {
         let outcome = match job {
             Job::Replicate { file_id, store } => self.replicate(file_id, store).await,
             Job::Scan { file_id } => self.scan_file(file_id).await.map(|_| ()),
+            Job::Render { file_id } => self.render(file_id).await.map(|_| ()),
         };
         match outcome {
             Err(Error::FileNotFound { .. }) => Ok(()),

@@ -25,6 +25,11 @@ pub enum Job {
         /// The file.
         file_id: String,
     },
+    /// Make and store the image renditions of `file_id`.
+    Render {
+        /// The file.
+        file_id: String,
+    },
 }
 
 impl Job {
@@ -33,6 +38,7 @@ impl Job {
         match self {
             Job::Replicate { .. } => "replicate",
             Job::Scan { .. } => "scan",
+            Job::Render { .. } => "render",
         }
     }
 
@@ -41,6 +47,7 @@ impl Job {
         match self {
             Job::Replicate { file_id, store } => format!("replicate:{file_id}:{store}"),
             Job::Scan { file_id } => format!("scan:{file_id}"),
+            Job::Render { file_id } => format!("render:{file_id}"),
         }
     }
 
@@ -53,6 +60,9 @@ impl Job {
             Job::Replicate { .. } => 200,
             // A scanner that is down must not lose scans: keep trying for hours.
             Job::Scan { .. } => 200,
+            // Only stores failing make a render retry; an image that cannot be
+            // rendered ends the job at its first attempt.
+            Job::Render { .. } => 50,
         }
     }
 }

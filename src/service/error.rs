@@ -60,6 +60,11 @@ impl From<Error> for ApiError {
             Error::FileNotFound { id } => {
                 (StatusCode::NOT_FOUND, "file_not_found", format!("no file with id {id}"))
             }
+            Error::RenditionNotFound { id, name } => (
+                StatusCode::NOT_FOUND,
+                "rendition_not_found",
+                format!("file {id} has no rendition {name}"),
+            ),
             Error::Input(_) => {
                 (StatusCode::BAD_REQUEST, "invalid_upload", "the upload could not be read".into())
             }

@@ -9,6 +9,7 @@ mod error;
 mod files;
 mod metrics;
 mod ops;
+mod renditions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -103,10 +104,12 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let streaming = OpenApiRouter::new()
         .routes(routes!(files::upload, files::list))
         .routes(routes!(files::content))
+        .routes(routes!(renditions::content))
         .layer(DefaultBodyLimit::max(state.settings.max_upload_bytes as usize));
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(files::metadata, files::delete))
         .routes(routes!(files::url))
+        .routes(routes!(renditions::list))
         .routes(routes!(ops::health))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

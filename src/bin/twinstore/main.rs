@@ -43,6 +43,10 @@ enum Command {
         /// Print one JSON object per file.
         #[arg(long)]
         json: bool,
+        /// Return once the file is stored, leaving image renditions to a worker
+        /// (`serve` or `work`) instead of making them before returning.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Download a file, verified against its SHA-256, with failover between copies.
     Get {
@@ -153,6 +157,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show an image's renditions (optimized WebP and thumbnails) and their state.
+    Renditions {
+        /// The file's id.
+        id: String,
+        /// Make them now if they are not made yet (or failed before).
+        #[arg(long)]
+        make: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the replication backlog, jobs and store roles.
     Status {
         /// Print JSON.
@@ -238,14 +253,30 @@ async fn execute(twinstore: &Arc<Twinstore>, command: Command) -> anyhow::Result
             );
             served?;
         }
-        Command::Put { paths, json } => {
+        Command::Put { paths, json, no_wait } => {
             for path in paths {
-                let file = twinstore
+                let mut file = twinstore
                     .put_path(&path)
                     .await
                     .with_context(|| format!("cannot store {}", path.display()))?;
+                if !no_wait && file.render_status == "pending" {
+                    // The queued render job finds the renditions made and ends at once.
+                    if let Err(err) = twinstore.render(&file.id).await {
+                        tracing::warn!(file_id = %file.id, error = %err,
+                            "renditions not made now; a worker will retry");
+                    }
+                    file = twinstore.file(&file.id).await?;
+                }
                 output::file(&file, json)?;
             }
+        }
+        Command::Renditions { id, make, json } => {
+            if make {
+                twinstore.render(&id).await?;
+            }
+            let file = twinstore.file(&id).await?;
+            let renditions = twinstore.renditions(&id).await?;
+            output::renditions(&file, &renditions, json)?;
         }
         Command::Get { id, output, prefer_backup } => {
             let path = match output {

@@ -20,6 +20,41 @@ pub fn file(file: &FileRecord, json: bool) -> anyhow::Result<()> {
     for copy in &file.copies {
         writeln!(out, "  {:<8} {:<8} {}", copy.store, copy.state.as_str(), copy.url)?;
     }
+    if file.render_status != "none" {
+        let detail = file.render_detail.as_deref().or(file.thumbnail_url.as_deref());
+        writeln!(out, "  renditions {}  {}", file.render_status, detail.unwrap_or(""))?;
+    }
+    Ok(())
+}
+
+/// Prints a file's renditions.
+pub fn renditions(
+    file: &FileRecord,
+    renditions: &[twinstore::catalog::RenditionRecord],
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        let report = serde_json::json!({
+            "id": file.id,
+            "renderStatus": file.render_status,
+            "renderDetail": file.render_detail,
+            "thumbnailUrl": file.thumbnail_url,
+            "renditions": renditions,
+        });
+        writeln!(out, "{report}")?;
+        return Ok(());
+    }
+    let detail = file.render_detail.as_deref().unwrap_or("");
+    writeln!(out, "{}  {}  renditions {}  {detail}", file.id, file.name, file.render_status)?;
+    for rendition in renditions {
+        let size = format!("{}x{}", rendition.width, rendition.height);
+        writeln!(
+            out,
+            "  {:<10} {:<9} {:>9} bytes  {:<8} {}",
+            rendition.name, size, rendition.size, rendition.store, rendition.url
+        )?;
+    }
     Ok(())
 }
 

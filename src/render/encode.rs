@@ -1,0 +1,22 @@
+//! Lossy WebP encoding with libwebp.
+
+use super::{Pixels, RenderError, Rendition, RenditionSpec};
+
+/// Encodes `pixels` as the rendition `spec`. Only pixels go in, so the WebP carries no
+/// metadata of the original.
+pub fn rendition(spec: &RenditionSpec, pixels: &Pixels) -> Result<Rendition, RenderError> {
+    let encoder = if pixels.has_alpha {
+        webp::Encoder::from_rgba(&pixels.data, pixels.width, pixels.height)
+    } else {
+        webp::Encoder::from_rgb(&pixels.data, pixels.width, pixels.height)
+    };
+    let webp = encoder
+        .encode_simple(false, f32::from(spec.quality))
+        .map_err(|err| RenderError::Encode(format!("{err:?}")))?;
+    Ok(Rendition {
+        name: spec.name,
+        width: pixels.width,
+        height: pixels.height,
+        webp: webp.to_vec(),
+    })
+}
