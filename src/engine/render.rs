@@ -122,7 +122,7 @@ impl Twinstore {
             return Err(Error::FileNotFound { id: id.to_owned() });
         }
         info!(file_id = %id, renditions = records.len(), render_ms, "renditions stored");
-        Ok(RenderOutcome::Done { renditions: records })
+        Ok(RenderOutcome::Done { renditions: self.catalog.renditions(id).await? })
     }
 
     /// Every rendition of the file `id`, in every store that holds one.

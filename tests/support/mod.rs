@@ -8,6 +8,7 @@
 
 pub mod clamd;
 pub mod garage;
+pub mod images;
 pub mod postgres;
 
 use std::collections::BTreeMap;
