@@ -233,3 +233,45 @@ fn costs_count_what_was_stored_and_served_and_take_price_overrides() {
     assert!((total - expected).abs() < 1e-6, "{total} vs {expected}");
     assert!((report["monthlyUsd"].as_f64().unwrap() - expected).abs() < 1e-6);
 }
+
+#[test]
+fn put_waits_for_renditions_and_renditions_lists_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = support::images::jpeg_with_metadata(1000, 500, 1);
+    std::fs::write(dir.path().join("photo.jpg"), &data).unwrap();
+
+    let put = twinstore(dir.path(), &["put", "photo.jpg", "--json"], &[]);
+    assert!(put.status.success(), "{}", stderr(&put));
+    let record = &json_lines(&put)[0];
+    assert_eq!(record["renderStatus"], "done", "{record}");
+    let thumbnail = record["thumbnailUrl"].as_str().unwrap();
+    assert!(thumbnail.contains("/backup/renditions/") && thumbnail.ends_with("thumb-300.webp"));
+    let path = thumbnail.strip_prefix("file://").unwrap();
+    let picture = support::images::decode_webp(&std::fs::read(path).unwrap());
+    assert_eq!((picture.width(), picture.height()), (300, 150));
+
+    let id = record["id"].as_str().unwrap();
+    let listed = twinstore(dir.path(), &["renditions", id, "--json"], &[]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let listing = &json_lines(&listed)[0];
+    let sizes: Vec<(String, u64, u64)> = listing["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let name = r["name"].as_str().unwrap().to_owned();
+            (name, r["width"].as_u64().unwrap(), r["height"].as_u64().unwrap())
+        })
+        .collect();
+    let expected = [("optimized", 1000, 500), ("thumb-150", 150, 75), ("thumb-300", 300, 150)];
+    for (name, width, height) in expected {
+        assert!(sizes.contains(&(name.to_owned(), width, height)), "{name}: {sizes:?}");
+    }
+
+    let later = twinstore(dir.path(), &["put", "photo.jpg", "--no-wait", "--json"], &[]);
+    assert!(later.status.success(), "{}", stderr(&later));
+    let record = &json_lines(&later)[0];
+    assert_eq!(record["renderStatus"], "pending", "left to a worker");
+    let human = twinstore(dir.path(), &["renditions", record["id"].as_str().unwrap()], &[]);
+    assert!(stdout(&human).contains("renditions pending"), "{}", stdout(&human));
+}

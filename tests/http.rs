@@ -349,6 +349,8 @@ async fn metadata_delete_metrics_and_the_openapi_document() {
             "GET /v1/files",
             "GET /v1/files/{id}",
             "GET /v1/files/{id}/content",
+            "GET /v1/files/{id}/renditions",
+            "GET /v1/files/{id}/renditions/{name}",
             "GET /v1/files/{id}/url",
             "GET /v1/health",
             "HEAD /v1/files/{id}/content",
@@ -358,7 +360,7 @@ async fn metadata_delete_metrics_and_the_openapi_document() {
     // Every documented route answers on the live server (no 404 or 405 from routing).
     for route in &documented {
         let (method, path) = route.split_once(' ').unwrap();
-        let path = path.replace("{id}", "no-such-file");
+        let path = path.replace("{id}", "no-such-file").replace("{name}", "thumb-300");
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let response = client().request(method, service.url(&path)).send().await.unwrap();
         let status = response.status();
@@ -373,5 +375,70 @@ async fn metadata_delete_metrics_and_the_openapi_document() {
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     assert_eq!(download(&service, id).await.status(), StatusCode::NOT_FOUND);
     tokio::time::sleep(Duration::from_millis(10)).await;
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_renditions_are_served_from_the_backup_store() {
+    use support::images;
+
+    let mut setup = TwoGarages::start();
+    let service = Service::start(&setup.config, ServiceSettings::default()).await;
+    let record = upload_ok(&service, "photo.jpg", images::jpeg_with_metadata(900, 600, 1)).await;
+    let id = record["id"].as_str().unwrap();
+    assert_eq!(record["renderStatus"], "pending");
+    let options = twinstore::engine::WorkerOptions::default();
+    let worker = twinstore::engine::Worker::new(service.twinstore.clone(), options);
+    worker.run_until_idle().await.unwrap();
+
+    let listing: Value = client()
+        .get(service.url(&format!("/v1/files/{id}/renditions")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listing["renderStatus"], "done", "{listing}");
+    assert_eq!(listing["renditions"].as_array().unwrap().len(), 4);
+
+    let thumbnail = client()
+        .get(service.url(&format!("/v1/files/{id}/renditions/thumb-300")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(thumbnail.status(), StatusCode::OK);
+    assert_eq!(thumbnail.headers()["content-type"], "image/webp");
+    assert_eq!(thumbnail.headers()["x-twinstore-store"], "garage-b");
+    let etag = thumbnail.headers()["etag"].clone();
+    let picture = images::decode_webp(&thumbnail.bytes().await.unwrap());
+    assert_eq!((picture.width(), picture.height()), (300, 200));
+
+    let again = client()
+        .get(service.url(&format!("/v1/files/{id}/renditions/thumb-300")))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+
+    let unknown = client()
+        .get(service.url(&format!("/v1/files/{id}/renditions/huge")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let error: Value = unknown.json().await.unwrap();
+    assert_eq!(error["code"], "rendition_not_found");
+
+    // Renditions live in the backup store only (by default): with it down there is
+    // no copy to fail over to, and the service says so.
+    setup.backup.stop();
+    let down = client()
+        .get(service.url(&format!("/v1/files/{id}/renditions/thumb-150")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
     service.stop().await;
 }
