@@ -9,6 +9,7 @@
 pub mod clamd;
 pub mod garage;
 pub mod postgres;
+pub mod uploadthing;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -77,7 +77,9 @@ impl CallError {
     ) -> StoreError {
         let (store, key) = (store.to_owned(), key.to_owned());
         match self.status() {
-            Some(status @ (401 | 403)) => StoreError::Unauthorized { store, operation, key, status },
+            Some(status @ (401 | 403)) => {
+                StoreError::Unauthorized { store, operation, key, status }
+            }
             Some(404) => StoreError::NotFound { store, key },
             Some(413) => StoreError::TooLarge { store, key },
             _ => StoreError::Http { store, operation, key, source: Box::new(self) },

@@ -77,7 +77,8 @@ impl UploadThingApp {
     pub fn from_config(name: &str, config: &StoreConfig) -> Result<Self, StoreError> {
         let misconfigured =
             |message: String| StoreError::Config { store: name.to_owned(), message };
-        let token = config.token.as_ref().ok_or_else(|| misconfigured("token is not set".into()))?;
+        let token =
+            config.token.as_ref().ok_or_else(|| misconfigured("token is not set".into()))?;
         let token = Token::parse(token.expose()).map_err(|err| misconfigured(err.to_string()))?;
         if config.prefix.is_some() {
             return Err(misconfigured("prefix is not supported by UploadThing stores".into()));
@@ -263,8 +264,7 @@ impl UploadThingStore {
         let file_key = key::generate(&app.token.app_id, uuid::Uuid::now_v7().as_u128());
         let custom_id = key::to_custom_id(key);
         let name = key.rsplit('/').next().unwrap_or(key);
-        let expires_ms =
-            chrono::Utc::now().timestamp_millis() + INGEST_URL_TTL.as_millis() as i64;
+        let expires_ms = chrono::Utc::now().timestamp_millis() + INGEST_URL_TTL.as_millis() as i64;
         let request = sign::IngestRequest {
             ingest_url: &app.ingest_url,
             file_key: &file_key,
@@ -311,12 +311,13 @@ impl UploadThingStore {
 
     fn info_from(&self, key: &str, response: &Response, range: Option<&Range<u64>>) -> ObjectInfo {
         let headers = response.headers();
-        let header = |name| headers.get(name).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok());
+        let header =
+            |name| headers.get(name).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok());
         let etag = header(reqwest::header::ETAG).map(str::to_owned);
         let length: Option<u64> =
             header(reqwest::header::CONTENT_LENGTH).and_then(|v| v.parse().ok());
-        let total = header(reqwest::header::CONTENT_RANGE)
-            .and_then(|v| v.rsplit('/').next()?.parse().ok());
+        let total =
+            header(reqwest::header::CONTENT_RANGE).and_then(|v| v.rsplit('/').next()?.parse().ok());
         let size = match (response.status().as_u16(), range) {
             (206, _) => total.unwrap_or_default(),
             _ => length.unwrap_or_default(),
@@ -372,7 +373,12 @@ impl Store for UploadThingStore {
         let (store, owned_key) = (self.app.store.clone(), key.to_owned());
         let body = response.bytes_stream().map_err(move |source| {
             let source = Box::new(CallError::Request(source));
-            let err = StoreError::Http { store: store.clone(), operation: "read", key: owned_key.clone(), source };
+            let err = StoreError::Http {
+                store: store.clone(),
+                operation: "read",
+                key: owned_key.clone(),
+                source,
+            };
             std::io::Error::other(err)
         });
         let (range, body) = match range {

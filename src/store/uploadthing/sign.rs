@@ -124,10 +124,9 @@ pub fn signed_file_url(url: &str, api_key: &str, expires_ms: i64) -> String {
 
 fn sign_url(unsigned: String, api_key: &str) -> String {
     let signature = hmac_hex(api_key, unsigned.as_bytes());
-    let param: String =
-        form_urlencoded::Serializer::new(String::new())
-            .append_pair("signature", &format!("{SIGNATURE_PREFIX}{signature}"))
-            .finish();
+    let param: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("signature", &format!("{SIGNATURE_PREFIX}{signature}"))
+        .finish();
     format!("{unsigned}&{param}")
 }
 
@@ -195,7 +194,10 @@ mod tests {
     #[test]
     fn webhook_signatures_are_checked() {
         let body = br#"{"status":"uploaded"}"#;
-        let header = format!("hmac-sha256={}", "af06fe041f405a645d6b702a517cfa95750a6d78c8db955956f9943883372018");
+        let header = format!(
+            "hmac-sha256={}",
+            "af06fe041f405a645d6b702a517cfa95750a6d78c8db955956f9943883372018"
+        );
         assert!(verify_body("sk_test_123", body, &header));
         assert!(!verify_body("sk_other", body, &header), "other key");
         assert!(!verify_body("sk_test_123", b"{}", &header), "other body");

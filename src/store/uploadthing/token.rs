@@ -96,7 +96,8 @@ mod tests {
     fn a_dashboard_token_is_read() {
         // base64 of {"apiKey":"sk_live_abc","appId":"app1","regions":["sea1"]}, made with
         // `printf '%s' '<json>' | base64 -w0`.
-        let text = "eyJhcGlLZXkiOiJza19saXZlX2FiYyIsImFwcElkIjoiYXBwMSIsInJlZ2lvbnMiOlsic2VhMSJdfQ==";
+        let text =
+            "eyJhcGlLZXkiOiJza19saXZlX2FiYyIsImFwcElkIjoiYXBwMSIsInJlZ2lvbnMiOlsic2VhMSJdfQ==";
         let token = Token::parse(text).unwrap();
         assert_eq!(token.api_key.expose(), "sk_live_abc");
         assert_eq!(token.app_id, "app1");
