@@ -9,6 +9,7 @@ mod jobs;
 mod model;
 mod roles;
 mod scan;
+mod uploadthing;
 mod usage;
 
 use std::path::Path;

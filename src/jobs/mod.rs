@@ -25,6 +25,20 @@ pub enum Job {
         /// The file.
         file_id: String,
     },
+    /// Record a file that UploadThing announced through its webhook: download it from
+    /// the UploadThing store `store`, check it, and write the backup copy.
+    Ingest {
+        /// The UploadThing store's name.
+        store: String,
+        /// The UploadThing file key.
+        key: String,
+        /// The file's name, as uploaded.
+        name: String,
+        /// The size UploadThing announced.
+        size: Option<u64>,
+        /// The MD5 (hex) UploadThing announced.
+        file_hash: Option<String>,
+    },
 }
 
 impl Job {
@@ -33,6 +47,7 @@ impl Job {
         match self {
             Job::Replicate { .. } => "replicate",
             Job::Scan { .. } => "scan",
+            Job::Ingest { .. } => "ingest",
         }
     }
 
@@ -41,6 +56,8 @@ impl Job {
         match self {
             Job::Replicate { file_id, store } => format!("replicate:{file_id}:{store}"),
             Job::Scan { file_id } => format!("scan:{file_id}"),
+            // A redelivered webhook names the same key, and becomes the same job.
+            Job::Ingest { store, key, .. } => format!("ingest:{store}:{key}"),
         }
     }
 
@@ -53,6 +70,8 @@ impl Job {
             Job::Replicate { .. } => 200,
             // A scanner that is down must not lose scans: keep trying for hours.
             Job::Scan { .. } => 200,
+            // UploadThing being down for hours must not lose an upload it announced.
+            Job::Ingest { .. } => 200,
         }
     }
 }
