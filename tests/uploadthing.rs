@@ -160,3 +160,230 @@ async fn usage_comes_from_the_rest_api() {
     let usage = store.usage().await.unwrap();
     assert_eq!((usage.app_total_bytes, usage.files_uploaded), (1234.0, 1.0));
 }
+
+// ---------------------------------------------------------------------------------
+// The webhook, end to end: the setup guide's flow with a real S3 server as the backup.
+
+use support::uploadthing::{API_KEY, sign_body};
+use support::{Garage, Service, guide_query, raw_store, sha256};
+use twinstore::config::{Config, Secret, ServiceSettings};
+use twinstore::engine::{MigrateOptions, RepairOptions, Role, Worker, WorkerOptions};
+use twinstore::{CopyState, ReadOptions};
+
+fn no_progress(_: twinstore::engine::Progress) {}
+
+/// UploadThing (the fake) as the primary, a Garage bucket as the backup, and a second
+/// bucket to migrate to.
+struct Setup {
+    fake: FakeUploadThing,
+    garage: Garage,
+    config: Config,
+    _dir: tempfile::TempDir,
+}
+
+impl Setup {
+    async fn start() -> Self {
+        let fake = FakeUploadThing::start().await;
+        let garage = Garage::start(&["backup", "moved"]);
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::embedded(dir.path());
+        config.stores = std::collections::BTreeMap::from([
+            ("uploadthing".to_owned(), fake.store_config("public-read")),
+            ("s3".to_owned(), garage.store_config("backup")),
+            ("s3-moved".to_owned(), garage.store_config("moved")),
+        ]);
+        config.primary = "uploadthing".to_owned();
+        config.backup = "s3".to_owned();
+        config.timeouts.first_byte = Duration::from_secs(2);
+        Self { fake, garage, config, _dir: dir }
+    }
+
+    /// The service, with an API key (which the webhook must not need).
+    async fn service(&self) -> Service {
+        let settings = ServiceSettings {
+            api_keys: vec![Secret::new("app-key")],
+            ..ServiceSettings::default()
+        };
+        Service::start(&self.config, settings).await
+    }
+}
+
+async fn run_jobs(service: &Service) {
+    let worker = Worker::new(service.twinstore.clone(), WorkerOptions::default());
+    worker.run_until_idle().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_setup_guide_flow_records_both_copies_and_survives_uploadthing_going_down() {
+    let mut setup = Setup::start().await;
+    let service = setup.service().await;
+    let hook_url = service.url("/v1/hooks/uploadthing");
+    let data = test_bytes(3 * 1024 * 1024 + 17, 7);
+
+    // A user uploads straight to UploadThing; UploadThing calls twinstore.
+    let uploaded = setup.fake.client_upload("holiday photo.jpg", &data).await;
+    let body = setup.fake.callback_body(&uploaded);
+    let started = std::time::Instant::now();
+    let reply = FakeUploadThing::send_hook(&hook_url, "callback", &body, Some(API_KEY)).await;
+    assert_eq!(reply.status(), 200, "{}", reply.text().await.unwrap());
+    assert!(started.elapsed() < Duration::from_secs(2), "the reply does not wait for the work");
+    assert!(service.twinstore.list(10, None).await.unwrap().files.is_empty(), "not yet");
+    run_jobs(&service).await;
+
+    let rows = guide_query(service.twinstore.catalog()).await;
+    assert_eq!(rows.len(), 1);
+    let (name, url, backup_url, _) = &rows[0];
+    assert_eq!(name, "holiday photo.jpg");
+    assert_eq!(url, &setup.fake.file_url(&uploaded.key), "the primary URL is the ufsUrl");
+    let backup_url = backup_url.as_ref().unwrap();
+    assert!(backup_url.starts_with(&setup.garage.endpoint()), "{backup_url}");
+
+    let file = service.twinstore.list(10, None).await.unwrap().files.remove(0);
+    assert_eq!((file.size, file.sha256.as_str()), (data.len() as u64, sha256(&data).as_str()));
+    let ut_copy = file.copy_in("uploadthing").unwrap();
+    assert_eq!((ut_copy.key.as_str(), ut_copy.state), (uploaded.key.as_str(), CopyState::Stored));
+    let s3_copy = file.copy_in("s3").unwrap();
+    assert_eq!(s3_copy.state, CopyState::Stored);
+    let backup = raw_store(&setup.config, "s3");
+    let stored = collect(backup.get(&s3_copy.key, None).await.unwrap().body).await.unwrap();
+    assert!(stored == data, "the backup copy is byte-identical");
+    assert!(service.twinstore.verify(true, &no_progress).await.unwrap().is_clean());
+
+    // Redelivered (or replayed) as it is: still one file, nothing downloaded again.
+    let gets_before = setup.fake.requests().iter().filter(|r| r.starts_with("GET")).count();
+    for _ in 0..2 {
+        let reply = FakeUploadThing::send_hook(&hook_url, "callback", &body, Some(API_KEY)).await;
+        assert_eq!(reply.status(), 200);
+    }
+    run_jobs(&service).await;
+    assert_eq!(service.twinstore.list(10, None).await.unwrap().files.len(), 1);
+    let gets_after = setup.fake.requests().iter().filter(|r| r.starts_with("GET")).count();
+    assert_eq!(gets_before, gets_after);
+
+    // UploadThing down: reads are served from S3, byte for byte.
+    setup.fake.stop().await;
+    let reader = service.twinstore.read(&file.id, ReadOptions::default()).await.unwrap();
+    assert_eq!(reader.store, "s3");
+    assert!(collect(reader.body).await.unwrap() == data);
+    let content = reqwest::Client::new()
+        .get(service.url(&format!("/v1/files/{}/content", file.id)))
+        .bearer_auth("app-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(content.status(), 200);
+    assert!(content.bytes().await.unwrap() == data);
+}
+
+#[tokio::test]
+async fn unsigned_forged_and_misdirected_hooks_are_refused() {
+    let setup = Setup::start().await;
+    let service = setup.service().await;
+    let hook_url = service.url("/v1/hooks/uploadthing");
+    let uploaded = setup.fake.client_upload("a.bin", b"some bytes").await;
+    let body = setup.fake.callback_body(&uploaded);
+
+    let unsigned = FakeUploadThing::send_hook(&hook_url, "callback", &body, None).await;
+    assert_eq!(unsigned.status(), 400);
+    let forged = FakeUploadThing::send_hook(&hook_url, "callback", &body, Some("sk_guess")).await;
+    assert_eq!(forged.status(), 400);
+    let error: serde_json::Value = forged.json().await.unwrap();
+    assert_eq!(error["code"], "invalid_signature");
+
+    // Signed, then altered on the way.
+    let tampered = reqwest::Client::new()
+        .post(&hook_url)
+        .header("uploadthing-hook", "callback")
+        .header("x-uploadthing-signature", sign_body(API_KEY, body.as_bytes()))
+        .body(body.replace("a.bin", "b.bin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tampered.status(), 400);
+
+    // Correctly signed, but pointing at another host, or with a key that is a path.
+    let elsewhere = body.replace(&setup.fake.base(), "http://evil.example");
+    let reply = FakeUploadThing::send_hook(&hook_url, "callback", &elsewhere, Some(API_KEY)).await;
+    assert_eq!(reply.status(), 400);
+    let bad_key = body.replace(&uploaded.key, "..%2F..%2Fetc");
+    let reply = FakeUploadThing::send_hook(&hook_url, "callback", &bad_key, Some(API_KEY)).await;
+    assert_eq!(reply.status(), 400);
+
+    run_jobs(&service).await;
+    assert!(service.twinstore.list(10, None).await.unwrap().files.is_empty());
+    assert!(!setup.fake.requests().iter().any(|r| r.starts_with("GET")), "nothing downloaded");
+}
+
+#[tokio::test]
+async fn error_hooks_are_recorded_and_a_wrong_hash_records_nothing() {
+    let setup = Setup::start().await;
+    let service = setup.service().await;
+    let hook_url = service.url("/v1/hooks/uploadthing");
+
+    let body = r#"{"fileKey":"abc123","error":"upload timed out"}"#;
+    let reply = FakeUploadThing::send_hook(&hook_url, "error", body, Some(API_KEY)).await;
+    assert_eq!(reply.status(), 200);
+    let errors = service.twinstore.catalog().uploadthing_errors("uploadthing").await.unwrap();
+    assert_eq!(errors, [("abc123".to_owned(), "upload timed out".to_owned())]);
+
+    let uploaded = setup.fake.client_upload("x.bin", b"the real bytes").await;
+    let body = setup.fake.callback_body(&uploaded).replace(&uploaded.md5, &"0".repeat(32));
+    let reply = FakeUploadThing::send_hook(&hook_url, "callback", &body, Some(API_KEY)).await;
+    assert_eq!(reply.status(), 200);
+    run_jobs(&service).await;
+    assert!(service.twinstore.list(10, None).await.unwrap().files.is_empty());
+    let backup = raw_store(&setup.config, "s3");
+    assert!(support::keys_in(backup.as_ref()).await.is_empty(), "no backup object left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn puts_verify_repair_and_migrate_off_uploadthing_work_as_with_any_store() {
+    let mut setup = Setup::start().await;
+    let service = setup.service().await;
+    let twinstore = service.twinstore.clone();
+
+    // One file through the webhook, one through twinstore's own put.
+    let hooked = test_bytes(50_000, 21);
+    let uploaded = setup.fake.client_upload("hooked.bin", &hooked).await;
+    let body = setup.fake.callback_body(&uploaded);
+    let hook_url = service.url("/v1/hooks/uploadthing");
+    FakeUploadThing::send_hook(&hook_url, "callback", &body, Some(API_KEY)).await;
+    run_jobs(&service).await;
+    let put = test_bytes(70_000, 22);
+    let file = twinstore.put("put.bin", body_of(&put)).await.unwrap();
+    assert!(file.copies.iter().all(|c| c.state == CopyState::Stored), "{file:?}");
+    assert_eq!(file.url, setup.fake.file_url(&format!("files~s{}", file.id)));
+    assert!(twinstore.verify(false, &no_progress).await.unwrap().is_clean());
+
+    // Behind twinstore's back: the hooked file vanishes from UploadThing, the put one
+    // from S3. Verify sees both; repair restores both.
+    let hooked_id = twinstore.catalog().file_with_copy("uploadthing", &uploaded.key).await;
+    let hooked_id = hooked_id.unwrap().unwrap();
+    raw_store(&setup.config, "uploadthing").delete(&uploaded.key).await.unwrap();
+    raw_store(&setup.config, "s3").delete(&file.copy_in("s3").unwrap().key).await.unwrap();
+    let report = twinstore.verify(false, &no_progress).await.unwrap();
+    let mut missing: Vec<_> = report.missing.iter().map(|p| p.store.as_str()).collect();
+    missing.sort();
+    assert_eq!(missing, ["s3", "uploadthing"], "{report:?}");
+    let repaired = twinstore.repair(RepairOptions::default(), &no_progress).await.unwrap();
+    assert!(repaired.is_complete() && repaired.restored.len() == 2, "{repaired:?}");
+    assert!(twinstore.verify(true, &no_progress).await.unwrap().is_clean());
+
+    // Off UploadThing: everything moves to S3, which becomes the primary.
+    let options = MigrateOptions { to: "s3-moved".into(), role: Role::Primary, concurrency: 2 };
+    let report = twinstore.migrate(&options, &no_progress).await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(twinstore.roles().primary, "s3-moved");
+    setup.fake.stop().await;
+    for (id, data) in [(&hooked_id, &hooked), (&file.id, &put)] {
+        let record = twinstore.file(id).await.unwrap();
+        assert!(record.url.starts_with(&setup.garage.endpoint()), "{}", record.url);
+        let reader = twinstore.read(id, ReadOptions::default()).await.unwrap();
+        assert_eq!(reader.store, "s3-moved");
+        assert!(&collect(reader.body).await.unwrap() == data);
+    }
+}
+
+fn body_of(data: &[u8]) -> twinstore::store::ByteStream {
+    body(data, 8192)
+}

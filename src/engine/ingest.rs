@@ -2,8 +2,8 @@
 //! downloads the file from the UploadThing store, checks it, writes the backup copy and
 //! records the file like any upload.
 
-use futures::channel::mpsc;
 use futures::StreamExt;
+use futures::channel::mpsc;
 use md5::{Digest, Md5};
 use tracing::{debug, info, warn};
 
@@ -100,7 +100,8 @@ impl Twinstore {
         let md5 = hex::encode(md5.finalize());
         let mut mismatch = None;
         if let Some(announced) = size.filter(|&size| size != fingerprint.size) {
-            mismatch = Some(format!("{} bytes, the webhook announced {announced}", fingerprint.size));
+            mismatch =
+                Some(format!("{} bytes, the webhook announced {announced}", fingerprint.size));
         }
         if let Some(announced) = file_hash.filter(|hash| !hash.eq_ignore_ascii_case(&md5)) {
             mismatch = Some(format!("MD5 {md5}, the webhook announced {announced}"));

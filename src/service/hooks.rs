@@ -80,9 +80,8 @@ pub(super) async fn uploadthing(
         warn!(bytes = body.len(), "unsigned UploadThing webhook refused");
         return Err(invalid_signature());
     };
-    let signed_by = apps.iter().find(|app| {
-        sign::verify_body(app.token.api_key.expose(), &body, signature)
-    });
+    let signed_by =
+        apps.iter().find(|app| sign::verify_body(app.token.api_key.expose(), &body, signature));
     let Some(app) = signed_by else {
         warn!(bytes = body.len(), "UploadThing webhook with a bad signature refused");
         return Err(invalid_signature());
@@ -110,7 +109,11 @@ pub(super) async fn uploadthing(
     }
 }
 
-async fn callback(state: &AppState, app: &UploadThingApp, body: &[u8]) -> Result<Response, ApiError> {
+async fn callback(
+    state: &AppState,
+    app: &UploadThingApp,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let payload: Callback = serde_json::from_slice(body)
         .map_err(|_| invalid_payload("a callback needs a file with a key and a name"))?;
     let file = payload.file;
