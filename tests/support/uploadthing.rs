@@ -255,9 +255,10 @@ async fn gate(
     next.run(request).await
 }
 
-/// Splits a URL's text at `&signature=` and checks the signature and `expires`.
-fn check_signed_url(full_url: &str) -> Result<(), Response> {
-    let forbidden = |message: &str| Err(error(StatusCode::FORBIDDEN, message));
+/// Splits a URL's text at `&signature=` and checks the signature and `expires`; the
+/// error is the reason for a 403.
+fn check_signed_url(full_url: &str) -> Result<(), &'static str> {
+    let forbidden = |message: &'static str| Err(message);
     let Some(at) = full_url.find("&signature=") else {
         return forbidden("missing signature");
     };
@@ -302,8 +303,8 @@ async fn ingest(
     uri: axum::http::Uri,
     mut multipart: Multipart,
 ) -> Response {
-    if let Err(response) = check_signed_url(&full_url(&headers, &uri)) {
-        return response;
+    if let Err(reason) = check_signed_url(&full_url(&headers, &uri)) {
+        return error(StatusCode::FORBIDDEN, reason);
     }
     let params: BTreeMap<String, String> =
         url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
@@ -467,9 +468,9 @@ async fn serve_file(
         return error(StatusCode::NOT_FOUND, "not found");
     };
     if file.acl == "private"
-        && let Err(response) = check_signed_url(&full_url(&headers, &uri))
+        && let Err(reason) = check_signed_url(&full_url(&headers, &uri))
     {
-        return response;
+        return error(StatusCode::FORBIDDEN, reason);
     }
     let range = headers
         .get(header::RANGE)
