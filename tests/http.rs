@@ -353,6 +353,7 @@ async fn metadata_delete_metrics_and_the_openapi_document() {
             "GET /v1/health",
             "HEAD /v1/files/{id}/content",
             "POST /v1/files",
+            "POST /v1/hooks/uploadthing",
         ]
     );
     // Every documented route answers on the live server (no 404 or 405 from routing).
