@@ -34,7 +34,7 @@ impl Twinstore {
     /// The record has the UploadThing copy (stored, under its file key) and the other
     /// copy (stored, or pending with a replicate job), and the follow-up jobs of any
     /// upload. A size or MD5 that differs from the announcement fails the job (to be
-    /// retried) and records nothing.
+    /// retried) and records nothing; a file no longer on UploadThing is skipped.
     pub async fn ingest(
         &self,
         store: &str,
@@ -60,7 +60,16 @@ impl Twinstore {
         let _slot = self.write_slot().await;
         let id = uuid::Uuid::now_v7().to_string();
         let target_key = original_key(&id);
-        let object = source.get(key, None).await?;
+        let object = match source.get(key, None).await {
+            Ok(object) => object,
+            // Gone from UploadThing (deleted since, or a replay of an old hook): there is
+            // nothing to record, and retrying will not change that.
+            Err(err) if err.is_not_found() => {
+                warn!(store, key, "the file announced by UploadThing is not there; not recorded");
+                return Ok(());
+            }
+            Err(err) => return Err(err.into()),
+        };
         let etag = object.info.etag.clone();
 
         let (md5_tx, md5_rx) = mpsc::channel(CHUNKS_QUEUED);
