@@ -355,6 +355,7 @@ async fn metadata_delete_metrics_and_the_openapi_document() {
             "GET /v1/health",
             "HEAD /v1/files/{id}/content",
             "POST /v1/files",
+            "POST /v1/hooks/uploadthing",
         ]
     );
     // Every documented route answers on the live server (no 404 or 405 from routing).
@@ -422,11 +423,8 @@ async fn image_renditions_are_served_from_the_backup_store() {
         .unwrap();
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
 
-    let unknown = client()
-        .get(service.url(&format!("/v1/files/{id}/renditions/huge")))
-        .send()
-        .await
-        .unwrap();
+    let unknown =
+        client().get(service.url(&format!("/v1/files/{id}/renditions/huge"))).send().await.unwrap();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     let error: Value = unknown.json().await.unwrap();
     assert_eq!(error["code"], "rendition_not_found");

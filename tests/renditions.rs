@@ -43,7 +43,7 @@ fn done(outcome: RenderOutcome) -> Vec<RenditionRecord> {
     }
 }
 
-fn size_of<'r>(renditions: &'r [RenditionRecord], name: &str) -> (u32, u32) {
+fn size_of(renditions: &[RenditionRecord], name: &str) -> (u32, u32) {
     let rendition = renditions.iter().find(|r| r.name == name).unwrap();
     (rendition.width, rendition.height)
 }

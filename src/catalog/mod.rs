@@ -10,6 +10,7 @@ mod model;
 mod renditions;
 mod roles;
 mod scan;
+mod uploadthing;
 mod usage;
 
 use std::path::Path;

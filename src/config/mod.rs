@@ -9,7 +9,10 @@
 //!
 //! | variable | meaning |
 //! |---|---|
-//! | `STORAGE_PROVIDER` | `s3` or `r2`: which service holds the backup copy |
+//! | `STORAGE_PROVIDER` | `s3`, `r2` or `uploadthing`: which service holds the backup copy |
+//! | `UPLOADTHING_TOKEN` | UploadThing as the primary (the setup guide's arrangement) |
+//! | `UPLOADTHING_API_URL`, `UPLOADTHING_INGEST_URL`, `UPLOADTHING_UFS_HOST` | its hosts |
+//! | `UPLOADTHING_UFS_APP_ID_LOCATION`, `UPLOADTHING_ACL` | its file URLs, its ACL |
 //! | `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_S3_BUCKET` | the S3 backup |
 //! | `AWS_ENDPOINT_URL` | an S3-compatible endpoint instead of AWS (path-style requests) |
 //! | `R2_ACCOUNT_ID`, `R2_ACCESS_KEY_ID`, `R2_SECRET_ACCESS_KEY`, `R2_BUCKET` | the R2 backup |
@@ -194,6 +197,24 @@ pub struct StoreConfig {
     /// `s3`: address buckets in the path (`endpoint/bucket/key`) rather than the host
     /// name. Default: on when an endpoint is set, off for AWS.
     pub path_style: Option<bool>,
+    /// `uploadthing`: the v7 token (`UPLOADTHING_TOKEN`: base64 JSON with the API key,
+    /// the app id and the regions).
+    pub token: Option<Secret>,
+    /// `uploadthing`: the REST API's base URL (`UPLOADTHING_API_URL`), default
+    /// `https://api.uploadthing.com`.
+    pub api_url: Option<String>,
+    /// `uploadthing`: the ingest server's base URL (`UPLOADTHING_INGEST_URL`), default
+    /// `https://{first region}.{ingest host}`.
+    pub ingest_url: Option<String>,
+    /// `uploadthing`: the file host (`UPLOADTHING_UFS_HOST`), default `ufs.sh`; an
+    /// `http://` prefix makes file URLs plain HTTP (for a local fake).
+    pub ufs_host: Option<String>,
+    /// `uploadthing`: where the app id goes in file URLs
+    /// (`UPLOADTHING_UFS_APP_ID_LOCATION`): `subdomain` (default) or `path`.
+    pub ufs_app_id_location: Option<String>,
+    /// `uploadthing`: the ACL of files twinstore uploads (`UPLOADTHING_ACL`):
+    /// `public-read` (default) or `private` (URLs handed out are then signed).
+    pub acl: Option<String>,
 }
 
 impl StoreConfig {
@@ -216,6 +237,12 @@ impl StoreConfig {
             prefix: None,
             public_base_url: None,
             path_style: None,
+            token: None,
+            api_url: None,
+            ingest_url: None,
+            ufs_host: None,
+            ufs_app_id_location: None,
+            acl: None,
         }
     }
 }
@@ -394,15 +421,22 @@ fn apply_environment(
         let (name, store) = match provider.trim().to_ascii_lowercase().as_str() {
             "s3" => ("s3", s3_from_env(env)),
             "r2" => ("r2", r2_from_env(env)),
+            "uploadthing" => ("uploadthing", uploadthing_from_env(env)),
             other => {
                 return Err(ConfigError::Invalid {
                     setting: "STORAGE_PROVIDER".to_owned(),
-                    message: format!("expected \"s3\" or \"r2\", got {other:?}"),
+                    message: format!("expected \"s3\", \"r2\" or \"uploadthing\", got {other:?}"),
                 });
             }
         };
         config.stores.insert(name.to_owned(), store);
         config.backup = name.to_owned();
+    }
+    // The setup guide's arrangement: a token alone makes UploadThing the primary (unless
+    // STORAGE_PROVIDER already put it in the backup role).
+    if env("UPLOADTHING_TOKEN").is_some() && !config.stores.contains_key("uploadthing") {
+        config.stores.insert("uploadthing".to_owned(), uploadthing_from_env(env));
+        config.primary = "uploadthing".to_owned();
     }
 
     if let Some(webhook) = env("TWINSTORE_ALERT_WEBHOOK") {
@@ -500,6 +534,18 @@ fn r2_from_env(env: &impl Fn(&str) -> Option<String>) -> StoreConfig {
         secret_access_key: env("R2_SECRET_ACCESS_KEY").map(Secret::new),
         public_base_url: env("R2_PUBLIC_URL"),
         ..StoreConfig::empty(StoreKind::R2)
+    }
+}
+
+fn uploadthing_from_env(env: &impl Fn(&str) -> Option<String>) -> StoreConfig {
+    StoreConfig {
+        token: env("UPLOADTHING_TOKEN").map(|token| Secret::new(token.trim())),
+        api_url: env("UPLOADTHING_API_URL"),
+        ingest_url: env("UPLOADTHING_INGEST_URL"),
+        ufs_host: env("UPLOADTHING_UFS_HOST"),
+        ufs_app_id_location: env("UPLOADTHING_UFS_APP_ID_LOCATION"),
+        acl: env("UPLOADTHING_ACL"),
+        ..StoreConfig::empty(StoreKind::UploadThing)
     }
 }
 

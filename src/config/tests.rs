@@ -132,3 +132,49 @@ fn service_settings_come_from_the_environment_and_keys_stay_masked() {
     assert_eq!(config.service.max_upload_bytes, 1_048_576);
     assert!(!format!("{config:?}").contains("do-not-print"));
 }
+
+#[test]
+fn an_uploadthing_token_makes_uploadthing_the_primary_and_stays_masked() {
+    let token = crate::store::uploadthing::Token::encode("sk_live_do_not_print", "app1", &["sea1"]);
+    let env = env_of(&[
+        ("UPLOADTHING_TOKEN", &token),
+        ("UPLOADTHING_UFS_HOST", "http://127.0.0.1:9999"),
+        ("STORAGE_PROVIDER", "s3"),
+        ("AWS_S3_BUCKET", "b"),
+    ]);
+    let config = Config::load_with(None, env).unwrap();
+    assert_eq!((config.primary.as_str(), config.backup.as_str()), ("uploadthing", "s3"));
+    let primary = config.primary_store();
+    assert_eq!(primary.kind, StoreKind::UploadThing);
+    assert_eq!(primary.ufs_host.as_deref(), Some("http://127.0.0.1:9999"));
+    let shown = format!("{config:?} {config:#?}");
+    assert!(!shown.contains(&token), "{shown}");
+}
+
+#[test]
+fn storage_provider_uploadthing_puts_it_in_the_backup_role() {
+    let token = crate::store::uploadthing::Token::encode("sk_x", "app1", &["sea1"]);
+    let env = env_of(&[("STORAGE_PROVIDER", "uploadthing"), ("UPLOADTHING_TOKEN", &token)]);
+    let config = Config::load_with(None, env).unwrap();
+    assert_eq!((config.primary.as_str(), config.backup.as_str()), ("primary", "uploadthing"));
+    assert_eq!(config.backup_store().kind, StoreKind::UploadThing);
+}
+
+#[test]
+fn a_toml_store_section_can_be_uploadthing() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(
+        file,
+        r#"
+primary = "ut"
+[stores.ut]
+kind = "uploadthing"
+token = "eyJ..."
+acl = "private"
+"#
+    )
+    .unwrap();
+    let config = Config::load_with(Some(file.path()), env_of(&[])).unwrap();
+    assert_eq!(config.primary_store().kind, StoreKind::UploadThing);
+    assert_eq!(config.primary_store().acl.as_deref(), Some("private"));
+}

@@ -5,6 +5,7 @@
 
 mod cost_report;
 mod digest;
+mod ingest;
 mod migrate;
 mod monitor;
 mod put;

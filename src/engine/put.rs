@@ -20,7 +20,7 @@ use crate::store::{ByteStream, ObjectInfo, Store, StoreError};
 
 /// Chunks queued for each store. Small on purpose: a slow store slows the reading of
 /// the input (back-pressure) instead of letting chunks pile up in memory.
-const CHUNKS_QUEUED: usize = 4;
+pub(super) const CHUNKS_QUEUED: usize = 4;
 
 /// Size of the chunks read from a local file.
 const FILE_CHUNK_BYTES: usize = 256 * 1024;
@@ -141,7 +141,7 @@ impl Twinstore {
     /// The jobs a new file needs: replication of each pending copy, the virus scan, and
     /// renditions of an image (its render state becomes `pending`). While a migration
     /// runs, the file also gets a pending copy in the migration's target store.
-    async fn follow_up_jobs(&self, record: &mut FileRecord) -> Result<Vec<Job>> {
+    pub(super) async fn follow_up_jobs(&self, record: &mut FileRecord) -> Result<Vec<Job>> {
         if let Some(migration) = self.catalog.running_migration().await?
             && record.copy_in(&migration.target).is_none()
             && let Some(target) = self.store(&migration.target)
@@ -285,7 +285,7 @@ impl Pair {
 }
 
 /// Why the pump stopped early.
-enum PumpError {
+pub(super) enum PumpError {
     /// The input failed.
     Input(io::Error),
     /// The primary store stopped taking bytes (it failed; its result says why).
@@ -297,7 +297,7 @@ enum PumpError {
 /// A backup that stops taking bytes is dropped and the primary continues alone. An
 /// input error is passed to both stores as an error item, so that neither completes
 /// an object from a partial stream.
-async fn pump(
+pub(super) async fn pump(
     mut body: ByteStream,
     mut primary: mpsc::Sender<io::Result<Bytes>>,
     backup: mpsc::Sender<io::Result<Bytes>>,

@@ -169,7 +169,19 @@ impl Twinstore {
     ) -> Result<()> {
         let mut good_copies = 0;
         for copy in &file.copies {
-            let listed = listings.get_mut(&copy.store).map(|listing| listing.remove(&copy.key));
+            let listed = match listings.get_mut(&copy.store) {
+                None => None,
+                Some(listing) if copy.key.starts_with(FILES_PREFIX) => {
+                    Some(listing.remove(&copy.key))
+                }
+                // A key outside `files/` (an UploadThing file key, for a file that came
+                // in through the webhook) is not in the listing: ask the store.
+                Some(_) => match self.store_of(file, &copy.store)?.head(&copy.key).await {
+                    Ok(info) => Some(Some(info)),
+                    Err(err) if err.is_not_found() => Some(None),
+                    Err(_) => None,
+                },
+            };
             match copy.state {
                 CopyState::Stored => {}
                 CopyState::Pending => {

@@ -173,6 +173,9 @@ impl Twinstore {
             Job::Replicate { file_id, store } => self.replicate(file_id, store).await,
             Job::Scan { file_id } => self.scan_file(file_id).await.map(|_| ()),
             Job::Render { file_id } => self.render(file_id).await.map(|_| ()),
+            Job::Ingest { store, key, name, size, file_hash } => {
+                self.ingest(store, key, name, *size, file_hash.as_deref()).await
+            }
         };
         match outcome {
             Err(Error::FileNotFound { .. }) => Ok(()),

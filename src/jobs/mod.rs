@@ -30,6 +30,20 @@ pub enum Job {
         /// The file.
         file_id: String,
     },
+    /// Record a file that UploadThing announced through its webhook: download it from
+    /// the UploadThing store `store`, check it, and write the backup copy.
+    Ingest {
+        /// The UploadThing store's name.
+        store: String,
+        /// The UploadThing file key.
+        key: String,
+        /// The file's name, as uploaded.
+        name: String,
+        /// The size UploadThing announced.
+        size: Option<u64>,
+        /// The MD5 (hex) UploadThing announced.
+        file_hash: Option<String>,
+    },
 }
 
 impl Job {
@@ -39,6 +53,7 @@ impl Job {
             Job::Replicate { .. } => "replicate",
             Job::Scan { .. } => "scan",
             Job::Render { .. } => "render",
+            Job::Ingest { .. } => "ingest",
         }
     }
 
@@ -48,6 +63,8 @@ impl Job {
             Job::Replicate { file_id, store } => format!("replicate:{file_id}:{store}"),
             Job::Scan { file_id } => format!("scan:{file_id}"),
             Job::Render { file_id } => format!("render:{file_id}"),
+            // A redelivered webhook names the same key, and becomes the same job.
+            Job::Ingest { store, key, .. } => format!("ingest:{store}:{key}"),
         }
     }
 
@@ -63,6 +80,8 @@ impl Job {
             // Only stores failing make a render retry; an image that cannot be
             // rendered ends the job at its first attempt.
             Job::Render { .. } => 50,
+            // UploadThing being down for hours must not lose an upload it announced.
+            Job::Ingest { .. } => 200,
         }
     }
 }

@@ -17,9 +17,8 @@ pub fn rendition(spec: &RenditionSpec, pixels: &Pixels) -> Result<Rendition, Ren
     // Lets libwebp analyse the picture and compress the alpha plane on a second
     // thread; the output is the same as single-threaded.
     config.thread_level = 1;
-    let webp = encoder
-        .encode_advanced(&config)
-        .map_err(|err| RenderError::Encode(format!("{err:?}")))?;
+    let webp =
+        encoder.encode_advanced(&config).map_err(|err| RenderError::Encode(format!("{err:?}")))?;
     Ok(Rendition {
         name: spec.name,
         width: pixels.width,

@@ -25,6 +25,9 @@ pub fn open_store(name: &str, config: &StoreConfig) -> Result<Arc<dyn Store>, St
         |message: &str| StoreError::Config { store: name.to_owned(), message: message.to_owned() };
 
     let backend = match config.kind {
+        StoreKind::UploadThing => {
+            return Ok(Arc::new(super::UploadThingStore::open(name, config)?));
+        }
         StoreKind::Local => {
             let path = config.path.as_ref().ok_or_else(|| misconfigured("path is not set"))?;
             std::fs::create_dir_all(path).map_err(|err| {

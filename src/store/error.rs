@@ -69,6 +69,42 @@ pub enum StoreError {
         store: String,
     },
 
+    /// The store refused the credentials (HTTP 401 or 403).
+    #[error("store {store} refused the credentials to {operation} {key} (HTTP {status})")]
+    Unauthorized {
+        /// The store's name.
+        store: String,
+        /// The step that was refused.
+        operation: &'static str,
+        /// The object key.
+        key: String,
+        /// The HTTP status.
+        status: u16,
+    },
+
+    /// The store refused the object as too large (HTTP 413).
+    #[error("store {store} refused {key} as too large")]
+    TooLarge {
+        /// The store's name.
+        store: String,
+        /// The object key.
+        key: String,
+    },
+
+    /// A call to the store's HTTP API failed (a status, a connection, a bad answer).
+    #[error("store {store} failed to {operation} {key}")]
+    Http {
+        /// The store's name.
+        store: String,
+        /// The step that failed.
+        operation: &'static str,
+        /// The object key, or the listed prefix.
+        key: String,
+        /// What went wrong.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// The store cannot give a URL that opens without credentials.
     #[error("store {store} has no public base URL and cannot sign URLs")]
     NoUrl {

@@ -29,7 +29,8 @@ pub struct StoreHealth {
 
 /// Puts a small canary object into `store`, reads it back, compares it, and deletes it.
 ///
-/// A store counts as available only when all three steps work within `timeout`.
+/// A store counts as available only when all three steps work within `timeout`. A
+/// store that offers a cheap probe ([`Store::probe`]) is checked with it instead.
 pub async fn round_trip(store: &dyn Store, timeout: Duration) -> StoreHealth {
     let started = Instant::now();
     let outcome = tokio::time::timeout(timeout, canary(store)).await;
@@ -50,6 +51,9 @@ pub async fn round_trip(store: &dyn Store, timeout: Duration) -> StoreHealth {
 }
 
 async fn canary(store: &dyn Store) -> Result<(), CanaryError> {
+    if let Some(probed) = store.probe().await {
+        return Ok(probed?);
+    }
     let key = format!("{CANARY_PREFIX}{}", uuid::Uuid::now_v7());
     let payload = Bytes::from(format!("twinstore canary {key}"));
 

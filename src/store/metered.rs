@@ -271,6 +271,10 @@ impl Store for MeteredStore {
         // Signing is local computation, not a request to the store.
         self.inner.access_url(key, ttl).await
     }
+
+    async fn probe(&self) -> Option<Result<(), StoreError>> {
+        self.inner.probe().await
+    }
 }
 
 #[cfg(test)]

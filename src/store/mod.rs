@@ -11,6 +11,7 @@ mod error;
 mod health;
 mod metered;
 mod object;
+pub mod uploadthing;
 
 use std::fmt::Debug;
 use std::ops::Range;
@@ -28,6 +29,7 @@ pub(crate) use health::error_chain;
 pub use health::{CANARY_PREFIX, StoreHealth, round_trip};
 pub use metered::{MeteredStore, OperationStats, RequestCounts};
 pub use object::ObjectStoreBackend;
+pub use uploadthing::UploadThingStore;
 
 /// A stream of bytes flowing into or out of a store.
 ///
@@ -78,6 +80,9 @@ pub enum StoreKind {
     R2,
     /// Process memory; for tests and experiments only, lost on exit.
     Memory,
+    /// UploadThing, through its v7 ingest and `/v6` REST API (see [`UploadThingStore`]).
+    #[serde(rename = "uploadthing")]
+    UploadThing,
 }
 
 impl StoreKind {
@@ -88,6 +93,7 @@ impl StoreKind {
             StoreKind::S3 => "s3",
             StoreKind::R2 => "r2",
             StoreKind::Memory => "memory",
+            StoreKind::UploadThing => "uploadthing",
         }
     }
 }
@@ -131,4 +137,11 @@ pub trait Store: Debug + Send + Sync {
     /// A URL that opens the object now without credentials: the public URL when there
     /// is one, otherwise a URL signed for `ttl` (for stores that can sign).
     async fn access_url(&self, key: &str, ttl: Duration) -> Result<String, StoreError>;
+
+    /// A cheap authenticated call that tells whether the store answers, for stores where
+    /// the canary round trip of [`round_trip`] costs more than it tells (each canary
+    /// would be a billed upload). `None`, the default, means: use the round trip.
+    async fn probe(&self) -> Option<Result<(), StoreError>> {
+        None
+    }
 }

@@ -187,7 +187,7 @@ pub fn jpeg_bomb(side: u16) -> Vec<u8> {
     let mut jpeg = encode(&DynamicImage::ImageRgb8(two_halves(64, 64)), ImageFormat::Jpeg);
     let sof = jpeg
         .windows(2)
-        .position(|marker| marker[0] == 0xFF && matches!(marker[1], 0xC0 | 0xC1 | 0xC2))
+        .position(|marker| marker[0] == 0xFF && matches!(marker[1], 0xC0..=0xC2))
         .expect("a JPEG has a frame header");
     // FF Cx, length (2), precision (1), height (2), width (2).
     jpeg[sof + 5..sof + 7].copy_from_slice(&side.to_be_bytes());

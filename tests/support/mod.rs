@@ -10,6 +10,7 @@ pub mod clamd;
 pub mod garage;
 pub mod images;
 pub mod postgres;
+pub mod uploadthing;
 
 use std::collections::BTreeMap;
 use std::path::Path;
