@@ -22,6 +22,9 @@ struct Local {
 async fn local(configure: impl FnOnce(&mut Config)) -> Local {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::embedded(dir.path());
+    if let Some(url) = support::test_postgres_database() {
+        config.database_url = twinstore::config::DatabaseUrl::new(url);
+    }
     configure(&mut config);
     let twinstore = Twinstore::open(config).await.unwrap();
     Local { _dir: dir, twinstore }

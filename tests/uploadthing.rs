@@ -187,6 +187,9 @@ impl Setup {
         let garage = Garage::start(&["backup", "moved"]);
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::embedded(dir.path());
+        if let Some(url) = support::test_postgres_database() {
+            config.database_url = twinstore::config::DatabaseUrl::new(url);
+        }
         config.stores = std::collections::BTreeMap::from([
             ("uploadthing".to_owned(), fake.store_config("public-read")),
             ("s3".to_owned(), garage.store_config("backup")),

@@ -178,3 +178,24 @@ acl = "private"
     assert_eq!(config.primary_store().kind, StoreKind::UploadThing);
     assert_eq!(config.primary_store().acl.as_deref(), Some("private"));
 }
+
+#[test]
+fn image_settings_come_from_the_images_table_and_the_environment() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "first_byte_timeout_secs = 4\n\n[images]\nmax_frames = 20\nin_primary = true")
+        .unwrap();
+
+    let env = env_of(&[("TWINSTORE_IMAGE_MAX_PIXELS", "1000000")]);
+    let config = Config::load_with(Some(file.path()), env).unwrap();
+
+    assert_eq!(config.timeouts.first_byte, Duration::from_secs(4));
+    assert!(config.images.enabled);
+    assert!(config.images.in_primary);
+    assert_eq!(config.images.max_frames, 20);
+    assert_eq!(config.images.max_pixels, 1_000_000);
+
+    let off = Config::load_with(None, env_of(&[("TWINSTORE_RENDITIONS", "false")])).unwrap();
+    assert!(!off.images.enabled);
+    let bad = Config::load_with(None, env_of(&[("TWINSTORE_IMAGE_MAX_PIXELS", "lots")]));
+    assert!(bad.unwrap_err().to_string().contains("TWINSTORE_IMAGE_MAX_PIXELS"));
+}

@@ -15,9 +15,10 @@
 //! 32-bit integers, then `(h & 0xbfffffff) | ((h >>> 1) & 0x40000000)`.
 //!
 //! The shuffle of the alphabet is not spelled out in the reference notes (they say
-//! only "shuffled by djb2(appId)"); the one here is the SDK's as remembered: for each
-//! position `i`, swap it with `((seed % (i + 1)) + i) % len`, with JavaScript's
-//! truncating `%`. It could not be checked against the real ingest server.
+//! only "shuffled by djb2(appId)"). The one here, for each position `i` a swap with
+//! `((seed % (i + 1)) + i) % len` using JavaScript's truncating `%`, was checked
+//! against public copies of the SDK's TypeScript `shuffle`; keys made with it were
+//! never offered to the real ingest server.
 //!
 //! # Object keys
 //!
