@@ -138,3 +138,29 @@ async fn the_service_never_serves_infected_files_and_can_hold_back_unscanned_one
     let error: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(error["code"], "content_quarantined");
 }
+
+#[tokio::test]
+async fn an_infected_image_loses_its_renditions_too() {
+    let clamd = Clamd::start();
+    let mut setup = TwoGarages::start();
+    with_clamd(&mut setup, &clamd);
+    let twinstore = setup.open().await;
+    // A valid picture with the test signature after its end: it renders, and it is
+    // found infected.
+    let mut data = support::images::png_with_alpha(64, 64);
+    data.extend_from_slice(&eicar());
+    let file = twinstore.put("cat.png", body(&data, 1024)).await.unwrap();
+    let rendered = twinstore.render(&file.id).await.unwrap();
+    assert!(matches!(rendered, twinstore::engine::RenderOutcome::Done { .. }), "{rendered:?}");
+
+    let verdict = twinstore.scan_file(&file.id).await.unwrap();
+
+    assert!(matches!(verdict, twinstore::scan::Verdict::Infected(_)), "{verdict:?}");
+    let record = twinstore.file(&file.id).await.unwrap();
+    assert_eq!(record.thumbnail_url, None);
+    assert_eq!(record.render_status, "skipped");
+    assert!(twinstore.renditions(&file.id).await.unwrap().is_empty());
+    let backup = raw_store(&setup.config, "garage-b");
+    let left: Vec<_> = futures::StreamExt::collect(backup.list("renditions/")).await;
+    assert!(left.is_empty(), "renditions left in the backup: {left:?}");
+}

@@ -128,3 +128,37 @@ async fn a_scrub_reads_the_oldest_verified_copies_and_heals_a_bad_one() {
     assert_eq!(healed.unwrap(), data);
     assert_eq!(twinstore.scrub(10).await.unwrap().bad, 0);
 }
+
+#[tokio::test]
+async fn verify_finds_a_missing_rendition_and_repair_renders_it_again() {
+    let setup = TwoGarages::start();
+    let twinstore = setup.open().await;
+    let data = support::images::jpeg_with_metadata(800, 600, 1);
+    let image = twinstore.put("photo.jpg", body(&data, 4096)).await.unwrap();
+    twinstore.render(&image.id).await.unwrap();
+    assert!(twinstore.verify(false, &no_progress).await.unwrap().is_clean());
+
+    let backup = raw_store(&setup.config, "garage-b");
+    let thumbnail = format!("renditions/{}/thumb-150.webp", image.id);
+    backup.delete(&thumbnail).await.unwrap();
+    let stray = "renditions/01a0-not-a-file/thumb-150.webp";
+    backup.put(stray, body(b"stray", 5)).await.unwrap();
+
+    let report = twinstore.verify(false, &no_progress).await.unwrap();
+    assert_eq!(report.renditions_checked, 4);
+    assert_eq!(report.renditions_missing.len(), 1, "{report:?}");
+    assert_eq!(report.renditions_missing[0].key, thumbnail);
+    assert_eq!(report.orphans.len(), 1, "{report:?}");
+    assert_eq!(report.orphans[0].key, stray);
+    assert!(report.missing.is_empty() && report.mismatched.is_empty(), "{report:?}");
+
+    let options = RepairOptions { delete_orphans: true, ..RepairOptions::default() };
+    let repaired = twinstore.repair(options, &no_progress).await.unwrap();
+    assert!(repaired.is_complete(), "{repaired:?}");
+    assert_eq!(repaired.rerendered, vec![image.id.clone()]);
+    assert_eq!(repaired.orphans_deleted.len(), 1);
+
+    assert!(twinstore.verify(false, &no_progress).await.unwrap().is_clean());
+    let restored = collect(backup.get(&thumbnail, None).await.unwrap().body).await.unwrap();
+    assert_eq!(support::images::decode_webp(&restored).width(), 150);
+}

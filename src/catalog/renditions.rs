@@ -60,7 +60,7 @@ impl Catalog {
 
     /// Records a file's renditions (replacing any earlier set), its thumbnail URL, and
     /// `done`, in one transaction. Returns false, recording nothing, when the file is
-    /// no longer in the catalog.
+    /// no longer in the catalog or was found infected.
     pub async fn record_renditions(
         &self,
         file_id: &str,
@@ -69,9 +69,11 @@ impl Catalog {
     ) -> Result<bool, CatalogError> {
         let mut tx = self.pool.begin().await.map_err(query_error("begin a transaction"))?;
 
+        // An infected file keeps no renditions, even if the scan ended mid-render.
         let updated = sqlx::query(
             r#"UPDATE file SET "renderStatus" = 'done', "renderDetail" = NULL,
-                 "thumbnailUrl" = $1, "updatedAt" = $2 WHERE id = $3"#,
+                 "thumbnailUrl" = $1, "updatedAt" = $2
+               WHERE id = $3 AND "scanStatus" <> 'infected'"#,
         )
         .bind(thumbnail_url)
         .bind(to_text(now()))
@@ -111,6 +113,35 @@ impl Catalog {
 
         tx.commit().await.map_err(query_error("commit renditions"))?;
         Ok(true)
+    }
+
+    /// Forgets a file's renditions (after their objects were removed): no rows, no
+    /// thumbnail URL, and the render state `status` with `detail`.
+    pub async fn forget_renditions(
+        &self,
+        file_id: &str,
+        status: &str,
+        detail: Option<&str>,
+    ) -> Result<(), CatalogError> {
+        let mut tx = self.pool.begin().await.map_err(query_error("begin a transaction"))?;
+        sqlx::query("DELETE FROM rendition WHERE file_id = $1")
+            .bind(file_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_error("delete renditions"))?;
+        sqlx::query(
+            r#"UPDATE file SET "thumbnailUrl" = NULL, "renderStatus" = $1, "renderDetail" = $2,
+                 "updatedAt" = $3 WHERE id = $4"#,
+        )
+        .bind(status)
+        .bind(detail)
+        .bind(to_text(now()))
+        .bind(file_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_error("forget renditions"))?;
+        tx.commit().await.map_err(query_error("commit forgetting renditions"))?;
+        Ok(())
     }
 
     /// A file's renditions, by name then store.

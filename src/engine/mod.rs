@@ -33,7 +33,7 @@ pub use render::{RenderOutcome, RenditionReader};
 pub use repair::{RepairOptions, RepairReport};
 pub use scrub::{SCRUB_INTERVAL, ScrubReport};
 pub use status::Status;
-pub use verify::{CopyProblem, Orphan, Progress, StoreProblem, VerifyReport};
+pub use verify::{CopyProblem, Orphan, Progress, RenditionProblem, StoreProblem, VerifyReport};
 pub use worker::{Worker, WorkerOptions};
 
 use crate::catalog::{Catalog, CopyState, FilePage, FileRecord, Roles};

@@ -62,9 +62,12 @@ impl std::fmt::Debug for RenditionReader {
     }
 }
 
+/// The prefix of every rendition's object key, in every store.
+pub(super) const RENDITIONS_PREFIX: &str = "renditions/";
+
 /// The object key of a rendition.
 pub fn rendition_key(file_id: &str, name: &str) -> String {
-    format!("renditions/{file_id}/{name}.webp")
+    format!("{RENDITIONS_PREFIX}{file_id}/{name}.webp")
 }
 
 impl Twinstore {
@@ -117,9 +120,12 @@ impl Twinstore {
             .map(|record| record.url.as_str());
 
         if !self.catalog.record_renditions(id, &records, thumbnail_url).await? {
-            // The file was removed while it was being rendered.
+            // The file was removed, or found infected, while it was being rendered.
             self.delete_renditions(&records).await;
-            return Err(Error::FileNotFound { id: id.to_owned() });
+            if self.catalog.file(id).await?.is_none() {
+                return Err(Error::FileNotFound { id: id.to_owned() });
+            }
+            return Ok(RenderOutcome::Skipped { reason: "the file is infected".to_owned() });
         }
         info!(file_id = %id, renditions = records.len(), render_ms, "renditions stored");
         Ok(RenderOutcome::Done { renditions: self.catalog.renditions(id).await? })

@@ -3,8 +3,9 @@
 use serde::Serialize;
 use tracing::{info, warn};
 
+use super::RenderOutcome;
 use super::Twinstore;
-use super::verify::{CopyProblem, Orphan, Progress, VerifyReport};
+use super::verify::{CopyProblem, Orphan, Progress, RenditionProblem, VerifyReport};
 use crate::error::Result;
 
 /// What to repair.
@@ -32,12 +33,17 @@ pub struct RepairReport {
     pub failed: Vec<CopyProblem>,
     /// Orphans removed (or to be).
     pub orphans_deleted: Vec<Orphan>,
+    /// Files whose missing renditions were made again (or are to be).
+    pub rerendered: Vec<String>,
+    /// Files whose renditions could not be made again, with why.
+    pub rerender_failed: Vec<RenditionProblem>,
 }
 
 impl RepairReport {
     /// Whether everything found was fixed.
     pub fn is_complete(&self) -> bool {
         self.failed.is_empty()
+            && self.rerender_failed.is_empty()
             && self.verify.unreachable.is_empty()
             && self.verify.unrecoverable.is_empty()
     }
@@ -45,7 +51,8 @@ impl RepairReport {
 
 impl Twinstore {
     /// Verifies, then restores each missing, mismatched or pending copy from a copy
-    /// that verifies, and removes orphans when asked to.
+    /// that verifies, renders again the images whose renditions are missing, and
+    /// removes orphans when asked to.
     pub async fn repair(
         &self,
         options: RepairOptions,
@@ -84,6 +91,8 @@ impl Twinstore {
             }
         }
 
+        self.rerender(&verify.renditions_missing, options.dry_run, &mut report).await?;
+
         if options.delete_orphans {
             for orphan in &verify.orphans {
                 if !self.is_orphan(orphan).await? {
@@ -100,15 +109,50 @@ impl Twinstore {
         Ok(report)
     }
 
-    /// Whether `orphan` still belongs to no copy (a file may have been recorded since
-    /// the listing).
+    /// Makes again the renditions of each file with one missing. The originals were
+    /// restored first, so the render reads a good copy.
+    async fn rerender(
+        &self,
+        missing: &[RenditionProblem],
+        dry_run: bool,
+        report: &mut RepairReport,
+    ) -> Result<()> {
+        let mut file_ids: Vec<&str> = missing.iter().map(|p| p.file_id.as_str()).collect();
+        file_ids.dedup();
+        for file_id in file_ids {
+            if dry_run {
+                report.rerendered.push(file_id.to_owned());
+                continue;
+            }
+            // `render` leaves a file whose renditions are `done` alone.
+            self.catalog.set_render_status(file_id, "pending", None).await?;
+            let reason = match self.render(file_id).await {
+                Ok(RenderOutcome::Done { .. }) => {
+                    info!(file_id, "renditions made again");
+                    report.rerendered.push(file_id.to_owned());
+                    continue;
+                }
+                Ok(outcome) => format!("{outcome:?}"),
+                Err(err) => crate::store::error_chain(&err),
+            };
+            warn!(file_id, reason = %reason, "renditions not made again");
+            let first = missing.iter().find(|p| p.file_id == file_id).expect("listed above");
+            report.rerender_failed.push(RenditionProblem { reason, ..first.clone() });
+        }
+        Ok(())
+    }
+
+    /// Whether `orphan` still belongs to nothing in the catalog (a file may have been
+    /// recorded since the listing).
     async fn is_orphan(&self, orphan: &Orphan) -> Result<bool> {
-        let Some(file_id) = orphan.key.strip_prefix("files/") else {
-            return Ok(true);
-        };
+        let file_id = super::verify::file_id_of(&orphan.key);
         let Some(file) = self.catalog.file(file_id).await? else {
             return Ok(true);
         };
+        if orphan.key.starts_with(super::render::RENDITIONS_PREFIX) {
+            let renditions = self.catalog.renditions(file_id).await?;
+            return Ok(!renditions.iter().any(|r| r.store == orphan.store && r.key == orphan.key));
+        }
         Ok(!file.copies.iter().any(|c| c.store == orphan.store && c.key == orphan.key))
     }
 

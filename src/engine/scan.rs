@@ -13,7 +13,7 @@ impl Twinstore {
     ///
     /// - clean: the file is marked `clean`;
     /// - too large for clamd's stream limit: `skipped`, with the reason (never clean);
-    /// - infected: every copy is deleted from every store, the file is marked
+    /// - infected: every copy and rendition is deleted from every store, the file is marked
     ///   `infected` with the signature, and its hash is quarantined so that the same
     ///   bytes are refused later;
     /// - no verdict (clamd down, say): `error`, and the error is returned so that the
@@ -99,6 +99,13 @@ impl Twinstore {
                 Err(err) => failures.push(format!("{}: {err}", copy.store)),
             }
         }
+        let renditions = self.catalog.renditions(&file.id).await?;
+        let rendition_failures = self.delete_renditions(&renditions).await;
+        if rendition_failures.is_empty() {
+            let detail = Some("the file is infected");
+            self.catalog.forget_renditions(&file.id, "skipped", detail).await?;
+        }
+        failures.extend(rendition_failures);
         warn!(
             file_id = %file.id,
             signature,

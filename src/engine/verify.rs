@@ -8,6 +8,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::Twinstore;
+use super::render::RENDITIONS_PREFIX;
 use crate::catalog::{CopyRecord, CopyState, FileRecord};
 use crate::error::Result;
 use crate::store::{ObjectInfo, Store};
@@ -42,6 +43,10 @@ pub struct VerifyReport {
     pub unrecoverable: Vec<String>,
     /// Stores that could not be listed; their copies were not checked.
     pub unreachable: Vec<StoreProblem>,
+    /// Renditions recorded for images that were checked.
+    pub renditions_checked: u64,
+    /// Renditions missing from their store, or of another size than recorded.
+    pub renditions_missing: Vec<RenditionProblem>,
 }
 
 impl VerifyReport {
@@ -52,7 +57,24 @@ impl VerifyReport {
             && self.orphans.is_empty()
             && self.unrecoverable.is_empty()
             && self.unreachable.is_empty()
+            && self.renditions_missing.is_empty()
     }
+}
+
+/// A rendition that failed verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenditionProblem {
+    /// The file.
+    pub file_id: String,
+    /// The rendition's name.
+    pub name: String,
+    /// The store that should hold it.
+    pub store: String,
+    /// Its object key.
+    pub key: String,
+    /// What is wrong.
+    pub reason: String,
 }
 
 /// A copy that failed verification.
@@ -103,8 +125,9 @@ impl Twinstore {
     ///
     /// Fast mode compares what each store lists (size, and the entity tag recorded at
     /// write time, which changes when an object is rewritten); deep mode also reads
-    /// every stored copy and compares its SHA-256. Objects under `files/` that no copy
-    /// refers to are orphans. Files created after the check began are left out, so an
+    /// every stored copy and compares its SHA-256. Each image's renditions are checked
+    /// to be in their store with their size. Objects under `files/` and `renditions/`
+    /// that nothing in the catalog refers to are orphans. Files created after the check began are left out, so an
     /// upload in flight is not taken for a missing copy.
     pub async fn verify(
         &self,
@@ -117,15 +140,23 @@ impl Twinstore {
 
         // The stores are listed at the same time: listing is most of a fast verify.
         let names: Vec<String> = self.stores_in_use().await?.into_iter().collect();
-        let listed = futures::future::join_all(
-            names.iter().map(|name| list_all(self.stores[name].as_ref())),
-        )
+        let listed = futures::future::join_all(names.iter().map(|name| async {
+            let store = self.stores[name].as_ref();
+            let (files, renditions) = futures::future::join(
+                list_all(store, FILES_PREFIX),
+                list_all(store, RENDITIONS_PREFIX),
+            )
+            .await;
+            files.and_then(|files| renditions.map(|renditions| (files, renditions)))
+        }))
         .await;
         let mut listings = HashMap::new();
+        let mut rendition_listings = HashMap::new();
         for (name, listing) in names.into_iter().zip(listed) {
             match listing {
-                Ok(listing) => {
-                    listings.insert(name, listing);
+                Ok((files, renditions)) => {
+                    listings.insert(name.clone(), files);
+                    rendition_listings.insert(name, renditions);
                 }
                 Err(error) => report.unreachable.push(StoreProblem { store: name, error }),
             }
@@ -139,14 +170,16 @@ impl Twinstore {
 
             for file in files.iter().filter(|file| file.created_at <= started) {
                 self.verify_file(file, deep, &mut listings, &mut report).await?;
+                self.verify_renditions(file, &mut rendition_listings, &mut report).await?;
                 report.files += 1;
                 progress(Progress { done: report.files, total: total.max(report.files) });
             }
         }
 
-        for (store, listing) in listings {
+        let leftovers = listings.into_iter().chain(rendition_listings);
+        for (store, listing) in leftovers {
             for (key, info) in listing {
-                let file_id = key.strip_prefix(FILES_PREFIX).unwrap_or(&key);
+                let file_id = file_id_of(&key);
                 // A file written after the check began is not an orphan.
                 if self.catalog.file(file_id).await?.is_some_and(|f| f.created_at > started) {
                     continue;
@@ -228,6 +261,39 @@ impl Twinstore {
         Ok(())
     }
 
+    /// Checks that each recorded rendition of `file` is in its store with its size;
+    /// each key seen is taken out of its store's listing, as for copies.
+    async fn verify_renditions(
+        &self,
+        file: &FileRecord,
+        listings: &mut HashMap<String, HashMap<String, ObjectInfo>>,
+        report: &mut VerifyReport,
+    ) -> Result<()> {
+        if file.render_status != "done" {
+            return Ok(());
+        }
+        for rendition in self.catalog.renditions(&file.id).await? {
+            // A store that could not be listed was reported as unreachable.
+            let Some(listing) = listings.get_mut(&rendition.store) else { continue };
+            report.renditions_checked += 1;
+            let reason = match listing.remove(&rendition.key) {
+                None => "the object is missing".to_owned(),
+                Some(info) if info.size != rendition.size => {
+                    format!("size is {}, expected {}", info.size, rendition.size)
+                }
+                Some(_) => continue,
+            };
+            report.renditions_missing.push(RenditionProblem {
+                file_id: file.id.clone(),
+                name: rendition.name,
+                store: rendition.store,
+                key: rendition.key,
+                reason,
+            });
+        }
+        Ok(())
+    }
+
     /// Reads a copy whole and compares its SHA-256 with the file's.
     pub(super) async fn hash_copy(
         &self,
@@ -273,9 +339,17 @@ fn fast_check(file: &FileRecord, copy: &CopyRecord, info: &ObjectInfo) -> Result
     Ok(())
 }
 
-async fn list_all(store: &dyn Store) -> Result<HashMap<String, ObjectInfo>, String> {
+/// The file an object under `files/` or `renditions/` belongs to.
+pub(super) fn file_id_of(key: &str) -> &str {
+    if let Some(rest) = key.strip_prefix(RENDITIONS_PREFIX) {
+        return rest.split('/').next().unwrap_or(rest);
+    }
+    key.strip_prefix(FILES_PREFIX).unwrap_or(key)
+}
+
+async fn list_all(store: &dyn Store, prefix: &str) -> Result<HashMap<String, ObjectInfo>, String> {
     store
-        .list(FILES_PREFIX)
+        .list(prefix)
         .map_ok(|info| (info.key.clone(), info))
         .try_collect()
         .await

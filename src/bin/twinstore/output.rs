@@ -210,6 +210,9 @@ pub fn verify(report: &VerifyReport, json: bool) -> anyhow::Result<()> {
     for store in &report.unreachable {
         writeln!(out, "unreachable {}: {}", store.store, store.error)?;
     }
+    for problem in &report.renditions_missing {
+        writeln!(out, "rendition   {} {} ({})", problem.store, problem.key, problem.reason)?;
+    }
     if report.is_clean() {
         writeln!(out, "all copies verified")?;
     }
@@ -237,6 +240,13 @@ pub fn repair(report: &RepairReport, json: bool) -> anyhow::Result<()> {
     let left = report.verify.orphans.len() - report.orphans_deleted.len();
     if left > 0 {
         writeln!(out, "{left} orphans kept (use --delete-orphans to remove them)")?;
+    }
+    let verb = if report.dry_run { "would render again" } else { "rendered again" };
+    for file_id in &report.rerendered {
+        writeln!(out, "{verb} the renditions of {file_id}")?;
+    }
+    for problem in &report.rerender_failed {
+        writeln!(out, "FAILED to render {} again: {}", problem.file_id, problem.reason)?;
     }
     writeln!(out, "{} copies restored, {} failed", report.restored.len(), report.failed.len())?;
     Ok(())
