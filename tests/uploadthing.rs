@@ -221,7 +221,7 @@ async fn the_setup_guide_flow_records_both_copies_and_survives_uploadthing_going
     let mut setup = Setup::start().await;
     let service = setup.service().await;
     let hook_url = service.url("/v1/hooks/uploadthing");
-    let data = test_bytes(3 * 1024 * 1024 + 17, 7);
+    let data = support::images::jpeg_with_metadata(2400, 1600, 1);
 
     // A user uploads straight to UploadThing; UploadThing calls twinstore.
     let uploaded = setup.fake.client_upload("holiday photo.jpg", &data).await;
@@ -235,8 +235,12 @@ async fn the_setup_guide_flow_records_both_copies_and_survives_uploadthing_going
 
     let rows = guide_query(service.twinstore.catalog()).await;
     assert_eq!(rows.len(), 1);
-    let (name, url, backup_url, _) = &rows[0];
+    let (name, url, backup_url, thumbnail_url) = &rows[0];
     assert_eq!(name, "holiday photo.jpg");
+    // The photo got its renditions like any upload, in the backup store.
+    let thumbnail_url = thumbnail_url.as_ref().expect("a thumbnail");
+    assert!(thumbnail_url.starts_with(&setup.garage.endpoint()), "{thumbnail_url}");
+    assert!(thumbnail_url.ends_with("/thumb-300.webp"), "{thumbnail_url}");
     assert_eq!(url, &setup.fake.file_url(&uploaded.key), "the primary URL is the ufsUrl");
     let backup_url = backup_url.as_ref().unwrap();
     assert!(backup_url.starts_with(&setup.garage.endpoint()), "{backup_url}");
