@@ -1,8 +1,8 @@
 //! Image renditions of stored files.
 //!
 //! A put queues a render job for every image; the job downloads a verified copy of the
-//! original to a temporary file, renders it off the async runtime (a bounded number at
-//! a time, see [`crate::render`]), and stores the renditions under
+//! original (the backup's first) to a temporary file, renders it off the async runtime
+//! (a bounded number at a time, see [`crate::render`]), and stores the renditions under
 //! `renditions/<file id>/<name>.webp` in the backup store, and in the primary too when
 //! `images.in_primary` is set. The catalog records each one with its URL, size and
 //! dimensions, and the 300 px thumbnail's URL becomes the file's `thumbnailUrl`.
@@ -92,7 +92,9 @@ impl Twinstore {
         let folder = tempfile::tempdir()
             .map_err(|source| Error::Output { path: std::env::temp_dir(), source })?;
         let original = folder.path().join("original");
-        self.download_record(&file, &original, false).await?;
+        // The backup first: the renditions go there anyway, and the primary (which may
+        // be UploadThing, paid per download) keeps serving users.
+        self.download_record(&file, &original, true).await?;
 
         let permit = self.render_slots.clone().acquire_owned().await;
         let limits = self.config.images.limits();

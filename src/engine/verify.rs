@@ -127,8 +127,8 @@ impl Twinstore {
     /// write time, which changes when an object is rewritten); deep mode also reads
     /// every stored copy and compares its SHA-256. Each image's renditions are checked
     /// to be in their store with their size. Objects under `files/` and `renditions/`
-    /// that nothing in the catalog refers to are orphans. Files created after the check began are left out, so an
-    /// upload in flight is not taken for a missing copy.
+    /// that nothing in the catalog refers to are orphans. Files created after the check
+    /// began are left out, so an upload in flight is not taken for a missing copy.
     pub async fn verify(
         &self,
         deep: bool,
