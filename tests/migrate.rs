@@ -105,3 +105,34 @@ async fn copies_in(twinstore: &twinstore::Twinstore, store: &str) -> usize {
         .filter(|file| file.copy_in(store).is_some_and(|c| c.state == CopyState::Stored))
         .count()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_backup_role_moves_renditions_are_made_in_the_new_backup() {
+    let mut setup = TwoGarages::start();
+    let third = Garage::start(&["third"]);
+    setup.config.stores.insert("garage-c".into(), third.store_config("third"));
+    let twinstore = Arc::new(setup.open().await);
+    let data = support::images::jpeg_with_metadata(640, 480, 1);
+    let image = twinstore.put("photo.jpg", body(&data, 8192)).await.unwrap();
+    twinstore.render(&image.id).await.unwrap();
+    let before = twinstore.file(&image.id).await.unwrap().thumbnail_url.unwrap();
+    assert!(before.starts_with(&setup.backup.endpoint()), "{before}");
+
+    let options = MigrateOptions { to: "garage-c".into(), role: Role::Backup, concurrency: 2 };
+    let report = twinstore.migrate(&options, &no_progress).await.unwrap();
+    assert_eq!(report.renders_queued, 1);
+    Worker::new(twinstore.clone(), WorkerOptions::default()).run_until_idle().await.unwrap();
+
+    let moved = twinstore.file(&image.id).await.unwrap();
+    assert_eq!(moved.render_status, "done");
+    let thumbnail = moved.thumbnail_url.unwrap();
+    assert!(thumbnail.starts_with(&third.endpoint()), "{thumbnail}");
+    let renditions = twinstore.renditions(&image.id).await.unwrap();
+    assert!(renditions.iter().all(|r| r.store == "garage-c"), "{renditions:?}");
+    // The old backup can go: the renditions are read from the new one.
+    setup.backup.stop();
+    let reader = twinstore.read_rendition(&image.id, "thumb-300").await.unwrap();
+    assert_eq!(reader.rendition.store, "garage-c");
+    let picture = support::images::decode_webp(&collect(reader.body).await.unwrap());
+    assert_eq!(picture.width(), 300);
+}

@@ -71,6 +71,8 @@ pub struct MigrateReport {
     pub failed: Vec<CopyProblem>,
     /// The roles after the migration, when it finished.
     pub roles: Option<Roles>,
+    /// Images whose renditions are to be made again in the new backup store.
+    pub renders_queued: u64,
 }
 
 impl Twinstore {
@@ -140,7 +142,8 @@ impl Twinstore {
         info!(to = %options.to, role, "migration running");
 
         let total = self.catalog.file_count().await?;
-        let mut report = MigrateReport { copied: 0, failed: Vec::new(), roles: None };
+        let mut report =
+            MigrateReport { copied: 0, failed: Vec::new(), roles: None, renders_queued: 0 };
         // Passes repeat until one finds nothing to copy: files uploaded during a pass
         // are picked up by the next.
         loop {
@@ -166,8 +169,39 @@ impl Twinstore {
         // without a target copy; one more pass catches it.
         self.copy_pass(options, total, &mut report, progress).await?;
         self.catalog.point_urls_at(&roles).await?;
+        report.renders_queued = self.rerender_outside(&roles.backup).await?;
         report.roles = Some(roles);
         Ok(report)
+    }
+
+    /// Queues a render job for every image whose renditions are not in `backup`, the
+    /// backup store after a migration: renditions live in the backup, and the old one
+    /// may be retired. The renders replace the recorded renditions; the objects in the
+    /// old store become orphans that `repair --delete-orphans` removes.
+    async fn rerender_outside(&self, backup: &str) -> Result<u64> {
+        let mut images = Vec::new();
+        self.for_each_page(|files| {
+            images.extend(
+                files.iter().filter(|file| file.render_status == "done").map(|f| f.id.clone()),
+            )
+        })
+        .await?;
+
+        let mut queued = 0;
+        for id in images {
+            let renditions = self.catalog.renditions(&id).await?;
+            if renditions.iter().any(|rendition| rendition.store == backup) {
+                continue;
+            }
+            self.catalog.set_render_status(&id, "pending", None).await?;
+            self.catalog.enqueue(&crate::jobs::Job::Render { file_id: id }).await?;
+            queued += 1;
+        }
+        if queued > 0 {
+            info!(queued, backup, "renditions to be made again in the new backup store");
+            self.jobs_queued.notify_one();
+        }
+        Ok(queued)
     }
 
     /// One walk over every file, copying those without a stored copy in the target.

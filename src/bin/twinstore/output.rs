@@ -292,6 +292,13 @@ pub fn migration(report: &MigrateReport, json: bool) -> anyhow::Result<()> {
         }
         None => writeln!(out, "roles unchanged; run migrate again to resume")?,
     }
+    if report.renders_queued > 0 {
+        writeln!(
+            out,
+            "{} images queued to have their renditions made in the new backup store",
+            report.renders_queued
+        )?;
+    }
     Ok(())
 }
 
