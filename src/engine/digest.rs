@@ -22,6 +22,38 @@ pub(crate) struct Fingerprint {
     pub(crate) content_type: String,
 }
 
+impl Fingerprint {
+    /// The catalog record of a new file with these bytes and its two copies (the
+    /// first one's URL is the file's `url`, the second's its `backupUrl`), not yet
+    /// scanned or rendered.
+    pub(crate) fn new_file_record(
+        &self,
+        id: String,
+        name: String,
+        created_at: chrono::DateTime<chrono::Utc>,
+        first: crate::catalog::CopyRecord,
+        second: crate::catalog::CopyRecord,
+    ) -> crate::catalog::FileRecord {
+        crate::catalog::FileRecord {
+            id,
+            name,
+            size: self.size,
+            sha256: self.sha256.clone(),
+            content_type: self.content_type.clone(),
+            url: first.url.clone(),
+            backup_url: Some(second.url.clone()),
+            thumbnail_url: None,
+            scan_status: "pending".to_owned(),
+            scan_detail: None,
+            scanned_at: None,
+            render_status: "none".to_owned(),
+            render_detail: None,
+            created_at,
+            copies: vec![first, second],
+        }
+    }
+}
+
 impl StreamDigest {
     pub(crate) fn update(&mut self, chunk: &[u8]) {
         self.hasher.update(chunk);

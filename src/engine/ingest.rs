@@ -9,7 +9,7 @@ use tracing::{debug, info, warn};
 
 use super::Twinstore;
 use super::put::{CHUNKS_QUEUED, PumpError, pump};
-use crate::catalog::{CopyRecord, CopyState, FileRecord};
+use crate::catalog::{CopyRecord, CopyState};
 use crate::error::{Error, Result};
 use crate::jobs::Job;
 use crate::names::{original_key, sanitize_display_name};
@@ -176,23 +176,9 @@ impl Twinstore {
                 verified_at: None,
             },
         };
-        let mut record = FileRecord {
-            id: id.clone(),
-            name: sanitize_display_name(name),
-            size: fingerprint.size,
-            sha256: fingerprint.sha256.clone(),
-            content_type: fingerprint.content_type.clone(),
-            url: source_copy.url.clone(),
-            backup_url: Some(target_copy.url.clone()),
-            thumbnail_url: None,
-            scan_status: "pending".to_owned(),
-            scan_detail: None,
-            scanned_at: None,
-            render_status: "none".to_owned(),
-            render_detail: None,
-            created_at: now,
-            copies: vec![source_copy, target_copy],
-        };
+        let name = sanitize_display_name(name);
+        let mut record =
+            fingerprint.new_file_record(id.clone(), name, now, source_copy, target_copy);
         let recorded = async {
             let jobs = self.follow_up_jobs(&mut record).await?;
             self.catalog.insert_file(&record, &jobs).await?;

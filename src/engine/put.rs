@@ -216,23 +216,8 @@ impl Pair {
             },
         };
 
-        FileRecord {
-            id,
-            name,
-            size: fingerprint.size,
-            sha256: fingerprint.sha256.clone(),
-            content_type: fingerprint.content_type.clone(),
-            url: primary_copy.url.clone(),
-            backup_url: Some(backup_copy.url.clone()),
-            thumbnail_url: None,
-            scan_status: "pending".to_owned(),
-            scan_detail: None,
-            scanned_at: None,
-            render_status: "none".to_owned(),
-            render_detail: None,
-            created_at: crate::catalog::now(),
-            copies: vec![primary_copy, backup_copy],
-        }
+        let now = crate::catalog::now();
+        fingerprint.new_file_record(id, name, now, primary_copy, backup_copy)
     }
 
     /// Removes the objects that a failed put did write (`[primary, backup]`), so that
