@@ -16,6 +16,10 @@ use crate::store::{ObjectInfo, Store};
 /// Files read from the catalog per query while walking it.
 pub(super) const PAGE: u32 = 500;
 
+/// Copies read and hashed at once by a deep verify: enough to keep the network and a
+/// core busy while one copy waits for its store.
+const DEEP_READS_AT_ONCE: usize = 8;
+
 /// Prefix under which original objects live in every store.
 const FILES_PREFIX: &str = "files/";
 
@@ -168,9 +172,23 @@ impl Twinstore {
             let Some(last) = files.last() else { break };
             after = Some(last.id.clone());
 
-            for file in files.iter().filter(|file| file.created_at <= started) {
-                self.verify_file(file, deep, &mut listings, &mut report).await?;
+            let page: Vec<&FileRecord> =
+                files.iter().filter(|file| file.created_at <= started).collect();
+            let mut to_hash = Vec::new();
+            let mut good_copies = HashMap::new();
+            for file in &page {
+                let good =
+                    self.verify_file(file, deep, &mut listings, &mut report, &mut to_hash).await?;
+                good_copies.insert(file.id.as_str(), good);
                 self.verify_renditions(file, &mut rendition_listings, &mut report).await?;
+            }
+            self.hash_copies(to_hash, &mut good_copies, &mut report).await?;
+
+            for file in page {
+                let checked_any = file.copies.iter().any(|c| listings.contains_key(&c.store));
+                if good_copies[file.id.as_str()] == 0 && checked_any {
+                    report.unrecoverable.push(file.id.clone());
+                }
                 report.files += 1;
                 progress(Progress { done: report.files, total: total.max(report.files) });
             }
@@ -191,15 +209,18 @@ impl Twinstore {
         Ok(report)
     }
 
-    /// Checks one file's copies; each key seen is taken out of its store's listing, so
-    /// that what remains are orphans.
-    async fn verify_file(
+    /// Checks one file's copies against the listings; each key seen is taken out of its
+    /// store's listing, so that what remains are orphans. Returns how many copies are
+    /// good so far; in deep mode the copies that pass go to `to_hash` instead, to be
+    /// read and hashed (several at once) by [`Self::hash_copies`].
+    async fn verify_file<'f>(
         &self,
-        file: &FileRecord,
+        file: &'f FileRecord,
         deep: bool,
         listings: &mut HashMap<String, HashMap<String, ObjectInfo>>,
         report: &mut VerifyReport,
-    ) -> Result<()> {
+        to_hash: &mut Vec<(&'f FileRecord, &'f CopyRecord)>,
+    ) -> Result<u32> {
         let mut good_copies = 0;
         for copy in &file.copies {
             let listed = match listings.get_mut(&copy.store) {
@@ -237,26 +258,44 @@ impl Twinstore {
                 report.missing.push(problem("the object is missing".to_owned()));
                 continue;
             };
-            let verdict = match fast_check(file, copy, &info) {
-                Err(reason) => Err(reason),
-                Ok(()) if deep => self.hash_copy(file, copy).await,
-                Ok(()) => Ok(()),
-            };
-            match verdict {
+            match fast_check(file, copy, &info) {
+                Err(reason) => report.mismatched.push(problem(reason)),
+                Ok(()) if deep => to_hash.push((file, copy)),
                 Ok(()) => {
                     report.copies_ok += 1;
                     good_copies += 1;
-                    if deep {
-                        self.catalog.mark_copy_verified(&file.id, &copy.store).await?;
-                    }
                 }
-                Err(reason) => report.mismatched.push(problem(reason)),
             }
         }
+        Ok(good_copies)
+    }
 
-        let checked_any = file.copies.iter().any(|c| listings.contains_key(&c.store));
-        if good_copies == 0 && checked_any {
-            report.unrecoverable.push(file.id.clone());
+    /// Reads and hashes `copies`, several at once, and records what each came to.
+    async fn hash_copies(
+        &self,
+        copies: Vec<(&FileRecord, &CopyRecord)>,
+        good_copies: &mut HashMap<&str, u32>,
+        report: &mut VerifyReport,
+    ) -> Result<()> {
+        let hashed: Vec<_> = futures::stream::iter(copies)
+            .map(|(file, copy)| async move { (file, copy, self.hash_copy(file, copy).await) })
+            .buffer_unordered(DEEP_READS_AT_ONCE)
+            .collect()
+            .await;
+        for (file, copy, verdict) in hashed {
+            match verdict {
+                Ok(()) => {
+                    report.copies_ok += 1;
+                    *good_copies.get_mut(file.id.as_str()).expect("a file of this page") += 1;
+                    self.catalog.mark_copy_verified(&file.id, &copy.store).await?;
+                }
+                Err(reason) => report.mismatched.push(CopyProblem {
+                    file_id: file.id.clone(),
+                    store: copy.store.clone(),
+                    key: copy.key.clone(),
+                    reason,
+                }),
+            }
         }
         Ok(())
     }
