@@ -515,6 +515,26 @@ impl Catalog {
         Ok(())
     }
 
+    /// Records that each `(file id, store)` copy was just read back and verified, in one
+    /// transaction (one commit for a whole page of a deep verify).
+    pub async fn mark_copies_verified(&self, copies: &[(&str, &str)]) -> Result<(), CatalogError> {
+        let query_error =
+            |source| CatalogError::Query { operation: "record verifications", source };
+        let now = to_text(now());
+        let mut tx = self.pool.begin().await.map_err(query_error)?;
+        for (file_id, store) in copies {
+            sqlx::query("UPDATE file_copy SET verified_at = $1 WHERE file_id = $2 AND store = $3")
+                .bind(&now)
+                .bind(*file_id)
+                .bind(*store)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_error)?;
+        }
+        tx.commit().await.map_err(query_error)?;
+        Ok(())
+    }
+
     /// Points every file's `url` and `backupUrl` at its copies in the stores that hold
     /// the roles, where it has such copies.
     pub async fn point_urls_at(&self, roles: &Roles) -> Result<(), CatalogError> {

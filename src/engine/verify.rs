@@ -282,12 +282,13 @@ impl Twinstore {
             .buffer_unordered(DEEP_READS_AT_ONCE)
             .collect()
             .await;
+        let mut verified = Vec::new();
         for (file, copy, verdict) in hashed {
             match verdict {
                 Ok(()) => {
                     report.copies_ok += 1;
                     *good_copies.get_mut(file.id.as_str()).expect("a file of this page") += 1;
-                    self.catalog.mark_copy_verified(&file.id, &copy.store).await?;
+                    verified.push((file.id.as_str(), copy.store.as_str()));
                 }
                 Err(reason) => report.mismatched.push(CopyProblem {
                     file_id: file.id.clone(),
@@ -297,6 +298,7 @@ impl Twinstore {
                 }),
             }
         }
+        self.catalog.mark_copies_verified(&verified).await?;
         Ok(())
     }
 
