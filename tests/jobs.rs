@@ -80,6 +80,8 @@ async fn a_job_leased_by_a_dead_worker_runs_again_after_the_lease() {
     let data = test_bytes(50_000, 3);
     let file = twinstore.put("orphaned.bin", body(&data, 4096)).await.unwrap();
     setup.backup.restart();
+    // The health monitor sees the backup answer again, so replication stops skipping it.
+    twinstore::engine::HealthMonitor::new(twinstore.clone()).probe().await;
 
     // A worker takes the job and dies without finishing it.
     let catalog = twinstore.catalog();
@@ -132,4 +134,28 @@ async fn a_failing_job_is_retried_with_backoff_and_its_error_shown() {
     let copy = copy.copy_in("garage-b").unwrap();
     assert_eq!(copy.state, CopyState::Pending);
     assert_eq!(copy.attempts, 2, "the put's attempt and the job's");
+}
+
+#[tokio::test]
+async fn replication_skips_a_backup_that_just_failed_until_it_answers_again() {
+    let mut setup = TwoGarages::start();
+    let twinstore = Arc::new(setup.open().await);
+    setup.backup.stop();
+    let file = twinstore.put("later.bin", body(b"later", 5)).await.unwrap();
+    assert_eq!(file.copy_in("garage-b").unwrap().state, CopyState::Pending);
+
+    // The failed put opened the backup's circuit breaker: replication does not even
+    // try it, and says why.
+    setup.backup.restart();
+    let error = twinstore.replicate(&file.id, "garage-b").await.unwrap_err();
+    assert!(error.to_string().contains("skipped"), "{error}");
+    let copy = twinstore.file(&file.id).await.unwrap();
+    assert!(copy.copy_in("garage-b").unwrap().last_error.as_ref().unwrap().contains("skipped"));
+
+    // Once a health probe gets an answer, the copy is written.
+    let health = twinstore::engine::HealthMonitor::new(twinstore.clone()).probe().await;
+    assert!(health.backup.available);
+    twinstore.replicate(&file.id, "garage-b").await.unwrap();
+    let copy = twinstore.file(&file.id).await.unwrap();
+    assert_eq!(copy.copy_in("garage-b").unwrap().state, CopyState::Stored);
 }

@@ -81,6 +81,13 @@ impl HealthMonitor {
             if changed {
                 self.alert(role, store).await;
             }
+            // A real round trip is the best evidence there is: reads and replication
+            // stop skipping a store that answers, and start skipping one that does not.
+            if store.available {
+                self.twinstore.breaker.record_success(&store.name);
+            } else {
+                self.twinstore.breaker.record_failure(&store.name);
+            }
             // A store that is back: the jobs that failed on it need not wait out their
             // backoff (after a long outage that can be minutes).
             if changed && store.available && before.is_some() {
