@@ -250,6 +250,9 @@ async fn gate(
         inner.fail_with
     };
     if let Some(status) = fail_with {
+        // Read the body first, as a server that looked at the upload would: answering
+        // while the client still sends can break its pipe before it reads the status.
+        let _ = axum::body::to_bytes(request.into_body(), usize::MAX).await;
         return error(StatusCode::from_u16(status).unwrap(), "forced failure");
     }
     next.run(request).await
