@@ -5,6 +5,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+
 use twinstore::{CopyState, Error, ReadOptions};
 
 use support::{TwoGarages, body, collect, guide_query, keys_in, raw_store, sha256, test_bytes};
@@ -252,5 +254,35 @@ async fn user_names_never_become_keys() {
         let file = twinstore.put(raw, body(b"x", 1)).await.unwrap();
         assert_eq!(file.name, shown);
         assert_eq!(file.copies[0].key, format!("files/{}", file.id));
+    }
+}
+
+#[tokio::test]
+async fn a_read_whose_store_dies_mid_way_continues_from_the_other_copy() {
+    let mut setup = TwoGarages::start();
+    let twinstore = setup.open().await;
+    let data = test_bytes(40 * 1024 * 1024, 21);
+    let file = twinstore.put("movie.bin", body(&data, 1 << 20)).await.unwrap();
+
+    for range in [None, Some(1_000_000..30_000_000u64)] {
+        let options = ReadOptions { prefer_backup: false, range: range.clone() };
+        let mut reader = twinstore.read(&file.id, options).await.unwrap();
+        assert_eq!(reader.store, "garage-a");
+        let first = reader.body.next().await.unwrap().unwrap();
+
+        // The primary goes away with most of the object still unsent.
+        setup.primary.stop();
+        let mut received = first.to_vec();
+        while let Some(chunk) = reader.body.next().await {
+            received.extend_from_slice(&chunk.expect("the backup takes over"));
+        }
+
+        let expected = match &range {
+            None => &data[..],
+            Some(range) => &data[range.start as usize..range.end as usize],
+        };
+        assert_eq!(received.len(), expected.len());
+        assert!(received == expected, "the bytes differ from the original");
+        setup.primary.restart();
     }
 }

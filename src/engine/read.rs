@@ -4,7 +4,9 @@
 use std::ops::Range;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -15,7 +17,7 @@ use tracing::warn;
 use super::Twinstore;
 use crate::catalog::{CopyRecord, CopyState, FileRecord};
 use crate::error::{Error, Result};
-use crate::store::{ByteStream, StoreError};
+use crate::store::{ByteStream, Store, StoreError};
 
 /// How to read a file.
 #[derive(Debug, Clone, Default)]
@@ -68,22 +70,47 @@ impl Twinstore {
     /// that failed recently is tried last (circuit breaker). A copy is passed over when
     /// its store errors, does not answer within the first-byte timeout, or reports an
     /// object whose size or entity tag differs from the catalog's (the object was
-    /// replaced). A whole-file read is hashed as it streams and ends in an error if the
-    /// bytes differ from the SHA-256; use [`Twinstore::download`] to get the next copy
-    /// automatically in that case.
+    /// replaced). A copy that fails mid-way is continued by the next copy, read from
+    /// the offset reached. A whole-file read is hashed as it streams and ends in an
+    /// error if the bytes differ from the SHA-256; use [`Twinstore::download`] to get
+    /// the next copy automatically in that case.
     pub async fn read(&self, id: &str, options: ReadOptions) -> Result<FileReader> {
         let file = self.file(id).await?;
         self.check_servable(&file)?;
         let mut reasons = Vec::new();
 
-        for copy in self.read_order(&file, options.prefer_backup) {
-            match self.open_copy(&file, copy, options.range.clone()).await {
-                Ok((range, body)) => {
-                    let store = copy.store.clone();
-                    return Ok(FileReader { file, store, range, body });
+        let order = self.read_order(&file, options.prefer_backup);
+        for (index, copy) in order.iter().enumerate() {
+            let (range, body) = match self.open_raw(&file, copy, options.range.clone()).await {
+                Ok(opened) => opened,
+                Err(err) => {
+                    reasons.push(format!("{}: {err}", copy.store));
+                    continue;
                 }
-                Err(err) => reasons.push(format!("{}: {err}", copy.store)),
+            };
+            // Should this copy fail mid-way, the copies after it take over at the offset
+            // reached.
+            let mut fallbacks = Vec::new();
+            for other in &order[index + 1..] {
+                let store = self.store_of(&file, &other.store)?.clone();
+                fallbacks.push(Fallback { store, copy: (*other).clone() });
             }
+            let body = resuming_body(ResumeState {
+                body,
+                fallbacks,
+                position: range.start,
+                end: range.end,
+                file: file.clone(),
+                first_byte: self.config.timeouts.first_byte,
+                finished: false,
+            });
+            let body = if options.range.is_none() {
+                VerifiedBody::new(body, file.sha256.clone(), copy.store.clone()).boxed()
+            } else {
+                body
+            };
+            let store = copy.store.clone();
+            return Ok(FileReader { file, store, range, body });
         }
         Err(Error::NoReadableCopy { id: id.to_owned(), reasons: reasons.join("; ") })
     }
@@ -192,8 +219,27 @@ impl Twinstore {
         copies
     }
 
-    /// Starts reading one copy, checking that the store holds the recorded object.
+    /// Starts reading one copy, checking that the store holds the recorded object. A
+    /// whole-file read is hashed as it streams, and ends in an error if the bytes do
+    /// not match the file's SHA-256.
     pub(super) async fn open_copy(
+        &self,
+        file: &FileRecord,
+        copy: &CopyRecord,
+        range: Option<Range<u64>>,
+    ) -> Result<(Range<u64>, ByteStream)> {
+        let whole = range.is_none();
+        let (range, body) = self.open_raw(file, copy, range).await?;
+        let body = if whole {
+            VerifiedBody::new(body, file.sha256.clone(), copy.store.clone()).boxed()
+        } else {
+            body
+        };
+        Ok((range, body))
+    }
+
+    /// [`Self::open_copy`] without the hashing.
+    async fn open_raw(
         &self,
         file: &FileRecord,
         copy: &CopyRecord,
@@ -223,14 +269,76 @@ impl Twinstore {
             }
         };
         self.breaker.record_success(&copy.store);
-
-        let body = if range.is_none() {
-            VerifiedBody::new(object.body, file.sha256.clone(), copy.store.clone()).boxed()
-        } else {
-            object.body
-        };
-        Ok((object.range, body))
+        Ok((object.range, object.body))
     }
+}
+
+/// A copy that can take over a read that failed mid-way.
+struct Fallback {
+    store: Arc<dyn Store>,
+    copy: CopyRecord,
+}
+
+/// Where a read is, and what can continue it.
+struct ResumeState {
+    body: ByteStream,
+    fallbacks: Vec<Fallback>,
+    /// The offset of the next byte to return.
+    position: u64,
+    /// The end of the bytes asked for (exclusive).
+    end: u64,
+    file: FileRecord,
+    first_byte: Duration,
+    finished: bool,
+}
+
+/// The bytes of `state.body`; when it fails before its end, the rest comes from the
+/// first fallback copy that opens, read from the offset reached (a ranged read), so
+/// the reader sees one unbroken stream. The error is passed on only when no copy is
+/// left.
+fn resuming_body(state: ResumeState) -> ByteStream {
+    futures::stream::unfold(state, |mut state| async move {
+        if state.finished {
+            return None;
+        }
+        loop {
+            let error = match state.body.next().await {
+                Some(Ok(chunk)) => {
+                    state.position += chunk.len() as u64;
+                    return Some((Ok(chunk), state));
+                }
+                None => return None,
+                Some(Err(error)) => error,
+            };
+            if !reopen(&mut state, &error).await {
+                state.finished = true;
+                return Some((Err(error), state));
+            }
+        }
+    })
+    .boxed()
+}
+
+/// Opens the next fallback copy at `state.position`; false when none is left.
+async fn reopen(state: &mut ResumeState, error: &std::io::Error) -> bool {
+    let file_id = state.file.id.as_str();
+    while !state.fallbacks.is_empty() {
+        let Fallback { store, copy } = state.fallbacks.remove(0);
+        let range = state.position..state.end;
+        let opened = tokio::time::timeout(state.first_byte, store.get(&copy.key, Some(range)));
+        match opened.await {
+            Ok(Ok(object)) if check_object(&state.file, &copy, &object.info).is_ok() => {
+                warn!(file_id, store = %copy.store, offset = state.position, error = %error,
+                    "read failed mid-way; resumed from another copy");
+                state.body = object.body;
+                return true;
+            }
+            Ok(Ok(_)) => warn!(file_id, store = %copy.store, "fallback copy was replaced"),
+            Ok(Err(err)) => warn!(file_id, store = %copy.store, error = %err, "fallback failed"),
+            Err(_) => warn!(file_id, store = %copy.store, "fallback did not answer"),
+        }
+    }
+    false
 }
 
 /// Compares what a store reports for an object with the catalog's record of the copy.
