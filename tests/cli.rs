@@ -161,7 +161,8 @@ fn the_guide_environment_sends_backups_to_s3_and_never_logs_the_secret() {
         dir.path().join(".env"),
         format!(
             "STORAGE_PROVIDER=\"s3\"\nAWS_REGION=\"us-east-1\"\nAWS_ACCESS_KEY_ID=\"{}\"\n\
-             AWS_SECRET_ACCESS_KEY=\"{}\"\nAWS_S3_BUCKET=\"backups\"\nAWS_ENDPOINT_URL=\"{endpoint}\"\n",
+             AWS_SECRET_ACCESS_KEY=\"{}\"\nAWS_S3_BUCKET=\"backups\"\n\
+             AWS_ENDPOINT_URL=\"{endpoint}\"\n",
             Garage::access_key(),
             Garage::secret_key()
         ),

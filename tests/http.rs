@@ -217,8 +217,10 @@ async fn oversized_and_broken_uploads_are_refused_and_leave_nothing() {
     assert_eq!(error["code"], "invalid_multipart");
 
     // A second part that breaks undoes the first.
-    let two = "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"ok.txt\"\r\n\r\nfine\r\n\
-               --XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b.txt\"\r\n\r\ncut";
+    let two = "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; \
+               filename=\"ok.txt\"\r\n\r\nfine\r\n\
+               --XyZ\r\nContent-Disposition: form-data; name=\"file\"; \
+               filename=\"b.txt\"\r\n\r\ncut";
     let response = client()
         .post(service.url("/v1/files"))
         .header("content-type", "multipart/form-data; boundary=XyZ")

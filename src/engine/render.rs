@@ -222,14 +222,17 @@ impl Twinstore {
             store_names.push(roles.primary);
         }
 
+        // Each WebP is copied into shared bytes once, whatever the number of stores.
+        let encoded: Vec<Bytes> =
+            renditions.iter().map(|rendition| Bytes::copy_from_slice(&rendition.webp)).collect();
         let mut records = Vec::new();
         for store_name in store_names {
             let store: &Arc<dyn Store> = self.stores.get(&store_name).ok_or_else(|| {
                 Error::UnknownStore { id: id.to_owned(), store: store_name.clone() }
             })?;
-            for rendition in renditions {
+            for (rendition, bytes) in renditions.iter().zip(&encoded) {
                 let key = rendition_key(id, rendition.name);
-                let bytes = Bytes::from(rendition.webp.clone());
+                let bytes = bytes.clone();
                 let body = futures::stream::once(async move { Ok(bytes) }).boxed();
                 store.put(&key, body).await?;
                 records.push(RenditionRecord {

@@ -23,6 +23,7 @@ mod error;
 mod probe;
 mod resize;
 
+use std::borrow::Cow;
 use std::path::Path;
 
 pub use decode::Pixels;
@@ -119,12 +120,15 @@ pub fn render_pixels(
         let largest_encoded = scope.spawn(|| encode::rendition(first, &largest));
 
         let mut renditions = Vec::with_capacity(specs.len());
-        let mut source = &largest;
+        let mut source: &Pixels = &largest;
         let mut resized;
         for spec in rest {
-            resized = resize::fit(source, spec.max_side)?;
-            renditions.push(encode::rendition(spec, &resized)?);
-            source = &resized;
+            // An image that fits already stays the source, uncopied.
+            if let Cow::Owned(smaller) = resize::fit(source, spec.max_side)? {
+                resized = smaller;
+                source = &resized;
+            }
+            renditions.push(encode::rendition(spec, source)?);
         }
 
         let largest_encoded = largest_encoded.join().map_err(|_| RenderError::Panicked)??;

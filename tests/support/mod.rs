@@ -140,9 +140,11 @@ pub async fn guide_query(
     catalog: &Catalog,
 ) -> Vec<(String, String, Option<String>, Option<String>)> {
     use sqlx::Row;
-    let rows = sqlx::query(
-        r#"SELECT name, url, "backupUrl", "thumbnailUrl" FROM file ORDER BY "createdAt" DESC LIMIT 5;"#,
-    )
+    // The guide's text, split only to keep the line short.
+    let rows = sqlx::query(concat!(
+        r#"SELECT name, url, "backupUrl", "thumbnailUrl" "#,
+        r#"FROM file ORDER BY "createdAt" DESC LIMIT 5;"#
+    ))
     .fetch_all(catalog.pool())
     .await
     .unwrap();

@@ -328,7 +328,8 @@ pub fn costs(report: &CostReport, json: bool) -> anyhow::Result<()> {
         )?;
         writeln!(
             out,
-            "         storage ${:.2}  requests ${:.2} ({} writes, {} reads)  egress ${:.2} ({} bytes)",
+            "         storage ${:.2}  requests ${:.2} ({} writes, {} reads)  \
+             egress ${:.2} ({} bytes)",
             cost.estimate.storage_usd,
             cost.estimate.requests_usd,
             cost.usage.write_requests,
