@@ -33,6 +33,7 @@ twinstore=$PWD/target/release/twinstore
 
 work=$(mktemp -d)
 source bench/garage.sh
+source bench/timing.sh
 stop_all() {
   local pid
   # GARAGE_PID too: the server being started when a start failed.
@@ -70,7 +71,6 @@ secret_access_key = "$GARAGE_SECRET"
 TOML
 ts() { "$twinstore" --config "$work/twinstore.toml" "$@"; }
 pending() { ts status --json | jq -e '.copies.pending'; }
-now() { date +%s.%N; }
 since() { echo "$(now) - $1" | bc -l; }
 
 mkdir "$work/files"

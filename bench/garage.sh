@@ -100,8 +100,11 @@ TOML
 }
 
 # `garage_rclone_remote NAME`: an rclone remote NAME for that server, through rclone's
-# environment variables.
+# environment variables. rclone 1.60 cannot use a custom CA bundle with its own
+# transport, and fails at start when AWS_CA_BUNDLE is set (the endpoint is plain HTTP
+# anyway), so it is unset.
 garage_rclone_remote() {
+  unset AWS_CA_BUNDLE
   local prefix="RCLONE_CONFIG_${1^^}"
   export "${prefix}_TYPE=s3" "${prefix}_PROVIDER=Other" "${prefix}_REGION=us-east-1"
   export "${prefix}_ENDPOINT=$GARAGE_ENDPOINT" "${prefix}_FORCE_PATH_STYLE=true"

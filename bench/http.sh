@@ -22,6 +22,7 @@ twinstore=$PWD/target/release/twinstore
 
 work=$(mktemp -d)
 source bench/garage.sh
+source bench/timing.sh
 server_pid=
 cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
@@ -49,18 +50,6 @@ until curl -fs "$base/v1/health" >/dev/null; do sleep 0.1; done
 
 head -c $((64 * 1024 * 1024)) /dev/urandom >"$work/file-64m.bin"
 
-seconds() { # runs a command, prints its wall time; stops the script if it fails
-  local start end
-  start=$(date +%s.%N)
-  if ! "$@" >"$work/last.out" 2>&1; then
-    echo "failed: $*" >&2
-    cat "$work/last.out" >&2
-    exit 1
-  fi
-  end=$(date +%s.%N)
-  echo "$end - $start" | bc -l
-}
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}'; }
 
 upload_times=()
 direct_times=()
@@ -88,7 +77,7 @@ wrk -t2 -c32 -d10s "$base/v1/files/$id" | grep -E "Requests/sec|Latency"
 
 head -c $((100 * 1024 * 1024)) /dev/urandom >"$work/file-100m.bin"
 printf '\n%s concurrent uploads of 100 MiB\n' "$CONCURRENT"
-start=$(date +%s.%N)
+start=$(now)
 pids=()
 for n in $(seq "$CONCURRENT"); do
   curl -fsS -o /dev/null -F "file=@$work/file-100m.bin" "$base/v1/files" &
@@ -96,7 +85,7 @@ for n in $(seq "$CONCURRENT"); do
 done
 failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=$((failed + 1)); done
-end=$(date +%s.%N)
+end=$(now)
 peak_kib=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
 printf '  %s uploads failed, %.1f s in all\n' "$failed" "$(echo "$end - $start" | bc -l)"
 printf '  peak RSS of the server: %s MiB (goal <= 256)\n' "$((peak_kib / 1024))"

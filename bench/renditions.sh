@@ -18,6 +18,7 @@ render=$PWD/target/release/examples/render_image
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+source bench/timing.sh
 
 # A 4000 x 3000 test picture with texture at several scales (blurred noise over a
 # gradient), so that encoders have real work, as with a photograph.
@@ -41,7 +42,6 @@ vips bandjoin "$work/smooth-gray.v $work/smooth.v $work/ramp.v" "$work/smooth-rg
 vips cast "$work/smooth-rgb.v" "$work/smooth-photo.v" uchar
 vips copy "$work/smooth-photo.v" "$work/smooth.jpg[Q=90]"
 
-now() { date +%s.%N; }
 
 vips_set() {
   local input=$1 out=$2
@@ -52,7 +52,6 @@ vips_set() {
   vips thumbnail "$input" "$out/thumb-150.webp[Q=80]" 150 --size down
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 printf '%-10s %9s %12s %12s %8s\n' image bytes twinstore libvips ratio
 for image in photo.jpg photo.png smooth.jpg; do

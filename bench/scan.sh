@@ -23,6 +23,7 @@ twinstore=$PWD/target/release/twinstore
 
 work=$(mktemp -d)
 source bench/garage.sh
+source bench/timing.sh
 clamd_pid=
 server_pid=
 cleanup() {
@@ -75,14 +76,11 @@ mkdir -p "$work/files"
 for n in $(seq 100); do head -c $((1024 * 1024)) /dev/urandom >"$work/files/f$n.bin"; done
 ts put "$work"/files/*.bin >/dev/null
 
-start=$(date +%s.%N)
-ts work --until-idle >/dev/null 2>&1
-t_twinstore=$(echo "$(date +%s.%N) - $start" | bc -l)
+t_twinstore=$(seconds ts work --until-idle)
 clean=$(ts ls --json --limit 1000 | grep -c '"scanStatus":"clean"' || true)
 
-start=$(date +%s.%N)
-clamdscan --stream -c "$work/clamd/clamd.conf" --no-summary "$work"/files/*.bin >/dev/null
-t_clamdscan=$(echo "$(date +%s.%N) - $start" | bc -l)
+t_clamdscan=$(seconds clamdscan --stream -c "$work/clamd/clamd.conf" --no-summary \
+  "$work"/files/*.bin)
 
 printf '\nScanning 100 files of 1 MiB (%s reported clean)\n' "$clean"
 printf '  %-48s %6.2f s %7.1f files/s\n' "twinstore work (from the primary S3 bucket)" \
@@ -99,12 +97,11 @@ until curl -fs "$base/v1/health" >/dev/null; do sleep 0.1; done
 latencies=()
 for run in $(seq "$RUNS"); do
   head -c $((1024 * 1024)) /dev/urandom >"$work/one.bin"
-  start=$(date +%s.%N)
+  start=$(now)
   id=$(curl -fsS -F "file=@$work/one.bin" "$base/v1/files" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["files"][0]["id"])')
   until curl -fsS "$base/v1/files/$id" | grep -q '"scanStatus":"clean"'; do sleep 0.01; done
-  latencies+=("$(echo "$(date +%s.%N) - $start" | bc -l)")
+  latencies+=("$(echo "$(now) - $start" | bc -l)")
 done
-median=$(printf '%s\n' "${latencies[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}')
 printf '\nUpload to verdict of a 1 MiB file through serve, median of %s: %.3f s (%s)\n' \
-  "$RUNS" "$median" "${latencies[*]}"
+  "$RUNS" "$(printf '%s\n' "${latencies[@]}" | median)" "${latencies[*]}"

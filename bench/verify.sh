@@ -32,6 +32,7 @@ twinstore=$PWD/target/release/twinstore
 
 work=$(mktemp -d)
 source bench/garage.sh
+source bench/timing.sh
 trap 'garage_stop; rm -rf "$work"' EXIT
 GARAGE_PORT=3990 garage_start "$work/garage" primary backup
 
@@ -46,22 +47,7 @@ $(garage_store_toml garage-backup backup)
 TOML
 
 garage_rclone_remote bench
-# rclone 1.60 cannot use a custom CA bundle with its own transport, and fails at start
-# when AWS_CA_BUNDLE is set (the endpoint here is plain HTTP anyway).
-unset AWS_CA_BUNDLE
 
-seconds() { # runs a command, prints its wall time in seconds; stops the script on failure
-  local start end
-  start=$(date +%s.%N)
-  if ! "$@" >"$work/last.log" 2>&1; then
-    echo "failed: $*" >&2
-    cat "$work/last.log" >&2
-    exit 1
-  fi
-  end=$(date +%s.%N)
-  echo "$end - $start" | bc -l
-}
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}'; }
 
 # The files: FILES small files of 1 to 4 KiB of random bytes.
 mkdir "$work/files"
